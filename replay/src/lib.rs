@@ -1,0 +1,3 @@
+//! turnwal-replay: the read path of turnwal.
+pub mod session;
+pub mod snapshot;
