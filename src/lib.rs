@@ -1,1 +1,426 @@
-//! turnwal
+//! # turnwal
+//!
+//! A crash-safe write-ahead turn journal for AI-agent chat sessions. An agent harness appends
+//! every message, streaming delta, tool event and usage event as it happens; each goes into a
+//! checksummed, group-committed segment log; opening the journal after `kill -9` or a power cut
+//! replays it, cutting only a tail it can prove was never acknowledged.
+//!
+//! ```no_run
+//! use turnwal::{Journal, Options, SyncPolicy};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let opts = Options { sync: SyncPolicy::Always, ..Options::default() };
+//! let (journal, report) = Journal::open("sessions/abc", opts)?;
+//! println!("recovered {} events ({:?})", report.records, report.status);
+//! journal.append_json(r#"{"kind":"turn","turn":1,"body":{"event":"started"}}"#)?;
+//! journal.append_json(
+//!     r#"{"kind":"message","turn":1,"body":{"id":"m1","role":"user","parts":[{"type":"text","text":"hi"}]}}"#,
+//! )?;
+//! let session = journal.session();
+//! assert_eq!(session.messages.len(), 1);
+//! journal.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`turnwal_journal`] is the write path (format, storage seam, writer, group commit),
+//! [`turnwal_replay`] the read path (scan, recovery table, session fold). This crate joins them.
+
+mod error;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use error::{Error, Result};
+pub use report::{RecoveryReport, SegmentReport};
+pub use turnwal_journal::event::{self, Event, Kind};
+pub use turnwal_journal::segment::SessionId;
+pub use turnwal_journal::storage::{self, RealFs, Storage};
+pub use turnwal_journal::writer::{SyncPolicy, WriterOptions};
+pub use turnwal_journal::{InputError, LockHolder};
+pub use turnwal_replay::recover::{Action, Mode, Status};
+pub use turnwal_replay::session::{Session, SessionFold};
+
+use turnwal_journal::event::SessionInfo;
+use turnwal_journal::segment::{self, TMP_SUFFIX};
+use turnwal_journal::writer::{ResumePoint, Writer};
+use turnwal_journal::{Error as JError, lock};
+use turnwal_replay::recover::{self, apply_cut};
+use turnwal_replay::scan::{self, DirScan, Stop};
+
+/// How to open a journal.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Create the journal if the directory holds none (default: true).
+    pub create: bool,
+    /// Durability policy (default: batch, 5 ms / 1 MiB).
+    pub sync: SyncPolicy,
+    /// Segment size, pre-write size, record size limit.
+    pub writer: WriterOptions,
+    /// Recovery mode (default: tolerate a proven torn tail).
+    pub recovery: Mode,
+    /// The file system (default: the real one).
+    pub storage: Arc<dyn Storage>,
+    /// Session id for a new journal (default: random).
+    pub session_id: Option<SessionId>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            create: true,
+            sync: SyncPolicy::default(),
+            writer: WriterOptions::default(),
+            recovery: Mode::default(),
+            storage: Arc::new(RealFs),
+            session_id: None,
+        }
+    }
+}
+
+/// An open journal with its single writer. `Sync`: share it between threads to append
+/// concurrently; `Always` appenders then share fsyncs.
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    writer: Writer,
+    fold: Mutex<SessionFold>,
+    recovered_after_crash: bool,
+}
+
+/// A read-only view: the valid prefix of the log, folded, and the report. Never changes a byte.
+#[derive(Debug)]
+pub struct ReadOnly {
+    /// Every valid event in seq order.
+    pub events: Vec<(u64, Event)>,
+    /// The fold of those events (for snapshots).
+    pub fold: SessionFold,
+    /// The materialised session (partial messages marked interrupted).
+    pub session: Session,
+    /// What the scan found.
+    pub report: RecoveryReport,
+}
+
+/// The valid prefix of a scan: events of every segment up to and including the first one
+/// that does not end cleanly.
+fn valid_prefix(scan: &DirScan) -> Vec<(u64, Event)> {
+    let mut out = Vec::new();
+    for seg in &scan.segments {
+        out.extend(seg.events.iter().cloned());
+        if seg.stop != Stop::Clean {
+            break;
+        }
+    }
+    out
+}
+
+fn fold_all(events: &[(u64, Event)]) -> SessionFold {
+    let mut fold = SessionFold::new();
+    for (seq, e) in events {
+        // The scan guarantees contiguous seqs; a fold error would be a bug, never lose data
+        // over it: stop folding and keep what is folded.
+        if fold.apply(*seq, e).is_err() {
+            break;
+        }
+    }
+    fold
+}
+
+fn scan_or_io(storage: &dyn Storage, dir: &Path) -> Result<DirScan> {
+    scan::scan_dir(storage, dir).map_err(|(path, source)| JError::io("read", path, source).into())
+}
+
+fn refused(plan: &recover::Plan, report: RecoveryReport) -> Error {
+    let (file, offset, reason) = plan
+        .problems
+        .first()
+        .map(|p| (p.file.clone(), p.offset, p.reason.clone()))
+        .unwrap_or_default();
+    Error::Refused {
+        file,
+        offset,
+        reason,
+        report: Box::new(report),
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir` for writing: takes the writer lock, removes stray
+    /// tmp files, scans, applies the recovery table (cutting a proven torn tail into
+    /// quarantine), and resumes appending after the last valid event.
+    ///
+    /// Fails with [`Error::Refused`] on corruption (or any damage in `Strict` mode) without
+    /// changing anything, and with `Locked` naming the holder if another writer has it.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<(Journal, RecoveryReport)> {
+        let dir = dir.as_ref();
+        let storage = Arc::clone(&opts.storage);
+        let st = storage.as_ref();
+        let exists = st.exists(dir).map_err(|e| JError::io("stat", dir, e))?;
+        if !exists && !opts.create {
+            return Err(JError::NotAJournal {
+                dir: dir.into(),
+                reason: "it does not exist".into(),
+            }
+            .into());
+        }
+        st.create_dir_all(dir)
+            .map_err(|e| JError::io("mkdir", dir, e))?;
+        let has_segments = !segment::list_segments(st, dir)?.is_empty();
+        if !has_segments && !opts.create {
+            return Err(JError::NotAJournal {
+                dir: dir.into(),
+                reason: "no segment files".into(),
+            }
+            .into());
+        }
+        let lock = lock::acquire(st, dir)?;
+        let removed_tmp = remove_tmp_files(st, dir)?;
+
+        let scan = scan_or_io(st, dir)?;
+        let plan = recover::plan(&scan, opts.recovery);
+        let events = valid_prefix(&scan);
+        let last_seq = events.last().map_or(0, |(s, _)| *s);
+        let mut report =
+            RecoveryReport::new(&scan, &plan, opts.recovery, events.len() as u64, last_seq);
+        report.removed_tmp = removed_tmp;
+
+        match plan.action {
+            Action::Accept => {}
+            Action::CutTornTail => {
+                if let Some(cut) = &plan.cut {
+                    let q = apply_cut(st, dir, cut, event::now_ms())
+                        .map_err(|(op, path, e)| JError::io(op, path, e))?;
+                    report.cut_applied = true;
+                    report.quarantine = Some(recover::file_name(&q));
+                }
+            }
+            Action::RefuseTornTail | Action::RefuseCorrupt => return Err(refused(&plan, report)),
+            Action::FailIo => {
+                let p = plan.problems.first();
+                return Err(JError::io(
+                    "read",
+                    dir.join(p.map_or("", |p| p.file.as_str())),
+                    std::io::Error::other(p.map_or_else(String::new, |p| p.reason.clone())),
+                )
+                .into());
+            }
+        }
+
+        let mut writer_opts = opts.writer.clone();
+        writer_opts.sync = opts.sync;
+        let mut fold = fold_all(&events);
+        let writer = match scan.segments.last() {
+            None => {
+                let id = opts.session_id.unwrap_or_else(SessionId::random);
+                let ev = Event::session(SessionInfo {
+                    id: id.to_string(),
+                    created_at_ms: event::now_ms(),
+                    fork_of: None,
+                });
+                let w = Writer::create(Arc::clone(&storage), dir, lock, writer_opts, id, &ev)?;
+                fold.apply(1, &ev).map_err(|e| JError::Corrupt {
+                    file: dir.into(),
+                    offset: 0,
+                    reason: e.to_string(),
+                })?;
+                report.last_seq = 1;
+                report.records = 1;
+                w
+            }
+            Some(seg) => {
+                let header = seg.header.ok_or_else(|| JError::Corrupt {
+                    file: seg.path.clone(),
+                    offset: 0,
+                    reason: "last segment has no valid header".into(),
+                })?;
+                let at = ResumePoint {
+                    segment: header,
+                    head: seg.valid_end,
+                    last_seq: last_seq.max(header.first_seq - 1),
+                };
+                let w = Writer::resume(Arc::clone(&storage), dir, lock, writer_opts, &at)?;
+                if at.last_seq == 0 {
+                    // Crashed between creating the first segment and making the session event
+                    // durable: write it now.
+                    let ev = Event::session(SessionInfo {
+                        id: header.session_id.to_string(),
+                        created_at_ms: header.created_at_ms,
+                        fork_of: None,
+                    });
+                    w.append_with(&ev, |seq, e| {
+                        let _ = fold.apply(seq, e);
+                    })?;
+                    w.sync()?;
+                }
+                w
+            }
+        };
+        let recovered_after_crash = report.cut_applied;
+        Ok((
+            Journal {
+                dir: dir.to_path_buf(),
+                writer,
+                fold: Mutex::new(fold),
+                recovered_after_crash,
+            },
+            report,
+        ))
+    }
+
+    /// Reads the journal in `dir` without taking the lock or changing a byte. Works on a
+    /// corrupt journal too: returns the valid prefix and a report that says what is wrong.
+    /// Safe while a writer appends: it sees a consistent prefix.
+    pub fn open_read_only(dir: impl AsRef<Path>, opts: &Options) -> Result<ReadOnly> {
+        let dir = dir.as_ref();
+        let st = opts.storage.as_ref();
+        if !st.exists(dir).map_err(|e| JError::io("stat", dir, e))? {
+            return Err(JError::NotAJournal {
+                dir: dir.into(),
+                reason: "it does not exist".into(),
+            }
+            .into());
+        }
+        let scan = scan_or_io(st, dir)?;
+        if scan.segments.is_empty() {
+            return Err(JError::NotAJournal {
+                dir: dir.into(),
+                reason: "no segment files".into(),
+            }
+            .into());
+        }
+        let plan = recover::plan(&scan, opts.recovery);
+        let events = valid_prefix(&scan);
+        let last_seq = events.last().map_or(0, |(s, _)| *s);
+        let report =
+            RecoveryReport::new(&scan, &plan, opts.recovery, events.len() as u64, last_seq);
+        let fold = fold_all(&events);
+        let session = fold.session().after_crash();
+        Ok(ReadOnly {
+            events,
+            fold,
+            session,
+            report,
+        })
+    }
+
+    fn fold(&self) -> MutexGuard<'_, SessionFold> {
+        self.fold.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends `event`. It is in the kernel when this returns (`kill -9` safe); under
+    /// [`SyncPolicy::Always`] it is also durable. Returns its seq.
+    ///
+    /// Refused with nothing written: `session` events, deltas for a message that already has its
+    /// final form, records over the size limit. A failed write poisons the journal.
+    pub fn append(&self, event: &Event) -> Result<u64> {
+        let seq = {
+            let mut fold = self.fold();
+            match &event.kind {
+                Kind::Session(_) => {
+                    return Err(InputError::new(
+                        "kind",
+                        "session events are written by the journal",
+                    )
+                    .into());
+                }
+                Kind::Delta(d) if fold.has_final_message(&d.message_id) => {
+                    return Err(InputError::new(
+                        "body.message_id",
+                        format!("message {:?} already has its final form", d.message_id),
+                    )
+                    .into());
+                }
+                _ => {}
+            }
+            self.writer.write_with(event, |seq, e| {
+                // Seqs come from the writer in order under its lock, so this cannot fail.
+                let _ = fold.apply(seq, e);
+            })?
+        };
+        self.writer.apply_policy(seq)?;
+        Ok(seq)
+    }
+
+    /// Parses one JSON envelope (EVENTS.md; no `seq`) and appends it.
+    pub fn append_json(&self, line: &str) -> Result<u64> {
+        let event = Event::from_envelope(line, event::now_ms())?;
+        self.append(&event)
+    }
+
+    /// Appends and waits until the event is durable, whatever the policy.
+    pub fn append_durable(&self, event: &Event) -> Result<u64> {
+        let seq = self.append(event)?;
+        self.writer.wait_durable(seq)?;
+        Ok(seq)
+    }
+
+    /// Makes everything appended so far durable. Returns the durable watermark.
+    pub fn sync(&self) -> Result<u64> {
+        Ok(self.writer.sync()?)
+    }
+
+    /// Highest seq that is durable against power loss.
+    pub fn durable_seq(&self) -> u64 {
+        self.writer.durable_seq()
+    }
+
+    /// Highest seq appended.
+    pub fn last_seq(&self) -> u64 {
+        self.writer.last_seq()
+    }
+
+    /// Blocks until `seq` is durable.
+    pub fn wait_durable(&self, seq: u64) -> Result<u64> {
+        Ok(self.writer.wait_durable(seq)?)
+    }
+
+    /// Blocks until the durable watermark passes `seen` or `timeout` elapses; returns it.
+    pub fn wait_durable_after(&self, seen: u64, timeout: Duration) -> Result<u64> {
+        Ok(self.writer.wait_durable_after(seen, timeout)?)
+    }
+
+    /// The materialised session as appended so far.
+    pub fn session(&self) -> Session {
+        let s = self.fold().session();
+        if self.recovered_after_crash {
+            s.after_crash()
+        } else {
+            s
+        }
+    }
+
+    /// Number of group-commit syncs so far.
+    pub fn sync_count(&self) -> u64 {
+        self.writer.sync_count()
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Syncs everything, stops background work and releases the lock.
+    pub fn close(self) -> Result<u64> {
+        Ok(self.writer.close()?)
+    }
+}
+
+/// Removes `*.tmp` files a crash left behind (never part of the journal).
+fn remove_tmp_files(st: &dyn Storage, dir: &Path) -> Result<Vec<String>> {
+    let names = st.list(dir).map_err(|e| JError::io("list", dir, e))?;
+    let tmp: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.ends_with(TMP_SUFFIX))
+        .collect();
+    for name in &tmp {
+        let p = dir.join(name);
+        st.remove_file(&p)
+            .map_err(|e| JError::io("unlink", &p, e))?;
+    }
+    if !tmp.is_empty() {
+        st.sync_dir(dir)
+            .map_err(|e| JError::io("fsync dir", dir, e))?;
+    }
+    Ok(tmp)
+}

@@ -16,7 +16,10 @@ pub struct InputError {
 impl InputError {
     /// Builds an input error for `field`.
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        InputError { field: field.into(), reason: reason.into() }
+        InputError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -100,7 +103,11 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with its operation and path.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     /// True if this is a disk-full condition.
@@ -114,14 +121,24 @@ impl fmt::Display for Error {
         match self {
             Error::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
             Error::Poisoned { cause } => {
-                write!(f, "journal poisoned by an earlier I/O failure ({cause}); reopen to recover")
+                write!(
+                    f,
+                    "journal poisoned by an earlier I/O failure ({cause}); reopen to recover"
+                )
             }
             Error::Locked { holder } => write!(f, "journal is locked by {holder}"),
             Error::Input(e) => e.fmt(f),
             Error::RecordTooLarge { size, limit } => {
-                write!(f, "record of {size} bytes exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "record of {size} bytes exceeds the limit of {limit} bytes"
+                )
             }
-            Error::Corrupt { file, offset, reason } => {
+            Error::Corrupt {
+                file,
+                offset,
+                reason,
+            } => {
                 write!(f, "corrupt {} at offset {offset}: {reason}", file.display())
             }
             Error::NotAJournal { dir, reason } => {

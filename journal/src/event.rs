@@ -235,7 +235,10 @@ impl Event {
             }
         }
         if env.contains_key("seq") {
-            return Err(InputError::new("seq", "must be absent: the journal assigns it"));
+            return Err(InputError::new(
+                "seq",
+                "must be absent: the journal assigns it",
+            ));
         }
         let kind_name = match env.get("kind") {
             Some(Value::String(s)) => s.as_str(),
@@ -245,7 +248,10 @@ impl Event {
         let ts_ms = match env.get("ts") {
             None | Some(Value::Null) => now_ms,
             Some(Value::String(s)) => parse_ts(s).ok_or_else(|| {
-                InputError::new("ts", format!("not an RFC 3339 timestamp with offset: {s:?}"))
+                InputError::new(
+                    "ts",
+                    format!("not an RFC 3339 timestamp with offset: {s:?}"),
+                )
             })?,
             Some(_) => return Err(InputError::new("ts", "must be a string")),
         };
@@ -272,14 +278,22 @@ impl Event {
         }
         // Keep the body's own text (not a re-serialisation): numbers and key order stay as sent.
         let raw = raw_body(text)?;
-        Ok(Event { ts_ms, turn, kind, body: raw })
+        Ok(Event {
+            ts_ms,
+            turn,
+            kind,
+            body: raw,
+        })
     }
 
     /// Builds the journal's own `session` event.
     pub fn session(info: SessionInfo) -> Event {
         let mut body = Map::new();
         body.insert("id".into(), Value::String(info.id.clone()));
-        body.insert("created_at".into(), Value::String(format_ts(info.created_at_ms)));
+        body.insert(
+            "created_at".into(),
+            Value::String(format_ts(info.created_at_ms)),
+        );
         if let Some((parent, seq)) = &info.fork_of {
             let mut f = Map::new();
             f.insert("session".into(), Value::String(parent.clone()));
@@ -299,7 +313,11 @@ impl Event {
     pub fn write_envelope(&self, seq: u64, out: &mut String) {
         use std::fmt::Write as _;
         // Infallible: writing to a String.
-        let _ = write!(out, "{{\"seq\":{seq},\"ts\":\"{}\",\"kind\":", format_ts(self.ts_ms));
+        let _ = write!(
+            out,
+            "{{\"seq\":{seq},\"ts\":\"{}\",\"kind\":",
+            format_ts(self.ts_ms)
+        );
         out.push_str(&Value::String(self.kind.name().into_owned()).to_string());
         if let Some(t) = self.turn {
             let _ = write!(out, ",\"turn\":{t}");
@@ -312,7 +330,9 @@ impl Event {
 
 /// Parses an RFC 3339 timestamp with an offset into ms since the epoch (floored).
 pub fn parse_ts(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
 }
 
 /// Formats ms since the epoch as RFC 3339 UTC with millisecond precision.
@@ -341,7 +361,10 @@ fn raw_body(text: &str) -> Result<String, InputError> {
 
 /// Removes whitespace outside strings from valid JSON text.
 pub fn compact_json(json: &str) -> String {
-    if !json.bytes().any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
+    if !json
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
         return json.to_string();
     }
     let mut out = String::with_capacity(json.len());
@@ -412,7 +435,12 @@ fn req_obj<'a>(o: &'a Obj, key: &str, field: &str) -> Result<&'a Obj, InputError
     }
 }
 
-fn req_enum<T>(o: &Obj, key: &str, field: &str, parse: fn(&str) -> Option<T>) -> Result<T, InputError> {
+fn req_enum<T>(
+    o: &Obj,
+    key: &str,
+    field: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, InputError> {
     let s = req_str(o, key, field)?;
     parse(s).ok_or_else(|| InputError::new(field, format!("unknown value {s:?}")))
 }
@@ -459,7 +487,10 @@ fn typed_kind(kind: &str, b: &Obj) -> Result<Kind, InputError> {
                         .get("amount")
                         .and_then(Value::as_f64)
                         .ok_or_else(|| InputError::new("body.cost.amount", "must be a number"))?;
-                    Some((amount, req_str(c, "currency", "body.cost.currency")?.to_string()))
+                    Some((
+                        amount,
+                        req_str(c, "currency", "body.cost.currency")?.to_string(),
+                    ))
                 }
                 Some(_) => return Err(InputError::new("body.cost", "must be an object")),
             };
@@ -495,7 +526,9 @@ fn typed_kind(kind: &str, b: &Obj) -> Result<Kind, InputError> {
             reason: opt_str(b, "reason", "body.reason")?,
         },
         other => match other.strip_prefix("x-") {
-            Some(name) if valid_extension_name(name) => Kind::Extension { name: name.to_string() },
+            Some(name) if valid_extension_name(name) => Kind::Extension {
+                name: name.to_string(),
+            },
             _ => {
                 return Err(InputError::new(
                     "kind",
@@ -529,13 +562,17 @@ fn message_info(b: &Obj) -> Result<MessageInfo, InputError> {
     };
     for (i, part) in parts.iter().enumerate() {
         let Some(p) = part.as_object() else {
-            return Err(InputError::new(format!("body.parts[{i}]"), "must be an object"));
+            return Err(InputError::new(
+                format!("body.parts[{i}]"),
+                "must be an object",
+            ));
         };
         match p.get("type").and_then(Value::as_str) {
             Some("tool_call") => {
                 let call_id = req_str(p, "call_id", &format!("body.parts[{i}].call_id"))?;
                 let name = req_str(p, "name", &format!("body.parts[{i}].name"))?;
-                info.tool_calls.push((call_id.to_string(), name.to_string()));
+                info.tool_calls
+                    .push((call_id.to_string(), name.to_string()));
             }
             Some("tool_result") => {
                 let call_id = req_str(p, "call_id", &format!("body.parts[{i}].call_id"))?;
@@ -568,7 +605,10 @@ mod tests {
         };
         assert_eq!(m.role, Role::Assistant);
         assert_eq!(m.tool_calls, vec![("c1".to_string(), "sh".to_string())]);
-        assert!(e.body.contains("\"a b\""), "whitespace inside strings is kept");
+        assert!(
+            e.body.contains("\"a b\""),
+            "whitespace inside strings is kept"
+        );
         Ok(())
     }
 
@@ -590,13 +630,19 @@ mod tests {
             (r#"{"kind":"meta"}"#, "body"),
             (r#"{"kind":"meta","body":[]}"#, "body"),
             (r#"{"kind":"message","body":{"role":"user"}}"#, "body.id"),
-            (r#"{"kind":"message","body":{"id":"m","role":"robot"}}"#, "body.role"),
+            (
+                r#"{"kind":"message","body":{"id":"m","role":"robot"}}"#,
+                "body.role",
+            ),
             (r#"{"kind":"meta","turn":-1,"body":{}}"#, "turn"),
             (r#"{"kind":"meta","turn":99999999999999,"body":{}}"#, "turn"),
             (r#"{"kind":"turn","body":{"event":"started"}}"#, "turn"),
             (r#"{"kind":"meta","ts":"yesterday","body":{}}"#, "ts"),
             (r#"{"kind":"meta","extra":1,"body":{}}"#, "extra"),
-            (r#"{"kind":"usage","body":{"call_key":"k","model":"m","input":{},"output":{"total":1}}}"#, "body.input.total"),
+            (
+                r#"{"kind":"usage","body":{"call_key":"k","model":"m","input":{},"output":{"total":1}}}"#,
+                "body.input.total",
+            ),
         ];
         for (input, field) in cases {
             match parse(input) {

@@ -166,7 +166,10 @@ impl Commit {
             let path = st.path.clone();
             drop(st);
 
-            let mut guard = LeaderGuard { commit: self, armed: true };
+            let mut guard = LeaderGuard {
+                commit: self,
+                armed: true,
+            };
             let result = file.sync_data();
             st = self.lock();
             guard.armed = false;
@@ -207,7 +210,9 @@ impl Commit {
             })
             .unwrap_or_else(|p| p.into_inner());
         if let Some(cause) = &st.poisoned {
-            return Err(Error::Poisoned { cause: cause.clone() });
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
         }
         Ok(st.durable_seq)
     }
@@ -224,7 +229,10 @@ impl Commit {
     pub fn flusher_wait(&self, max_delay: Duration, max_bytes: u64) -> bool {
         let mut st = self.lock();
         while !st.closed && st.poisoned.is_none() && st.unsynced_bytes == 0 {
-            st = self.flush_wanted.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = self
+                .flush_wanted
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
         }
         let (st, _) = self
             .flush_wanted
@@ -245,7 +253,9 @@ impl Commit {
 
 fn check(st: &State) -> Result<()> {
     if let Some(cause) = &st.poisoned {
-        return Err(Error::Poisoned { cause: cause.clone() });
+        return Err(Error::Poisoned {
+            cause: cause.clone(),
+        });
     }
     if st.closed {
         return Err(Error::Closed);

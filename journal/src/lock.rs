@@ -21,8 +21,13 @@ pub struct WriterLock {
 /// Takes the writer lock of `dir`, or fails with [`Error::Locked`] naming the holder.
 pub fn acquire(storage: &dyn Storage, dir: &Path) -> Result<WriterLock> {
     let path = dir.join(LOCK_FILE);
-    match storage.try_lock(&path).map_err(|e| Error::io("lock", &path, e))? {
-        None => Err(Error::Locked { holder: read_holder(storage, dir).unwrap_or_default() }),
+    match storage
+        .try_lock(&path)
+        .map_err(|e| Error::io("lock", &path, e))?
+    {
+        None => Err(Error::Locked {
+            holder: read_holder(storage, dir).unwrap_or_default(),
+        }),
         Some(file) => {
             let holder = LockHolder {
                 pid: std::process::id(),
@@ -37,16 +42,23 @@ pub fn acquire(storage: &dyn Storage, dir: &Path) -> Result<WriterLock> {
             );
             // The holder record is advisory (for the error message); the OS lock is the truth,
             // so it needs no fsync.
-            file.set_len(0).map_err(|e| Error::io("truncate", &path, e))?;
-            file.write_at(0, text.as_bytes()).map_err(|e| Error::io("write", &path, e))?;
-            Ok(WriterLock { _file: file, holder })
+            file.set_len(0)
+                .map_err(|e| Error::io("truncate", &path, e))?;
+            file.write_at(0, text.as_bytes())
+                .map_err(|e| Error::io("write", &path, e))?;
+            Ok(WriterLock {
+                _file: file,
+                holder,
+            })
         }
     }
 }
 
 /// Reads who holds (or last held) the lock of `dir`.
 pub fn read_holder(storage: &dyn Storage, dir: &Path) -> Option<LockHolder> {
-    let file = storage.open(&dir.join(LOCK_FILE), OpenMode::ReadOnly).ok()?;
+    let file = storage
+        .open(&dir.join(LOCK_FILE), OpenMode::ReadOnly)
+        .ok()?;
     let bytes = file.read_all(ReadMode::Copy).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     Some(LockHolder {

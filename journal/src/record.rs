@@ -31,7 +31,7 @@ const OFF_FLAGS: usize = OFF_KIND + 1;
 const OFF_RESERVED: usize = OFF_FLAGS + 1;
 const OFF_MAGIC: usize = OFF_RESERVED + 2;
 const _: () = assert!(OFF_MAGIC + 4 == RECORD_HEADER_BYTES);
-const _: () = assert!(RECORD_HEADER_BYTES % RECORD_ALIGN == 0);
+const _: () = assert!(RECORD_HEADER_BYTES.is_multiple_of(RECORD_ALIGN));
 const _: () = assert!(RECORD_MAGIC != 0);
 
 /// The header fields of a frame.
@@ -110,7 +110,10 @@ pub fn encode(
     let limit = payload_bytes_max.min(PAYLOAD_BYTES_MAX);
     if payload_len == 0 || payload_len > limit as usize {
         out.truncate(start);
-        return Err(EncodeError::TooLarge { size: payload_len, limit: limit as usize });
+        return Err(EncodeError::TooLarge {
+            size: payload_len,
+            limit: limit as usize,
+        });
     }
     let h = &mut out[start..start + RECORD_HEADER_BYTES];
     h[OFF_LEN..OFF_SEQ].copy_from_slice(&(payload_len as u32).to_le_bytes());
@@ -124,7 +127,9 @@ pub fn encode(
     let total = frame_bytes(payload_len);
     out.resize(start + total, 0);
     // Assert in pairs: what we wrote must read back as the same record.
-    debug_assert!(matches!(decode(&out[start..], segment_id), Ok((ref r, n)) if n == total && r.header.seq == seq));
+    debug_assert!(
+        matches!(decode(&out[start..], segment_id), Ok((ref r, n)) if n == total && r.header.seq == seq)
+    );
     Ok(total)
 }
 
@@ -165,7 +170,10 @@ pub fn peek_header(bytes: &[u8]) -> Result<RecordHeader, FrameError> {
         if bytes.iter().all(|&b| b == 0) {
             return Err(FrameError::Zero);
         }
-        return Err(FrameError::Short { available: bytes.len(), needed: RECORD_HEADER_BYTES });
+        return Err(FrameError::Short {
+            available: bytes.len(),
+            needed: RECORD_HEADER_BYTES,
+        });
     }
     let h = &bytes[..RECORD_HEADER_BYTES];
     if h.iter().all(|&b| b == 0) {
@@ -173,7 +181,9 @@ pub fn peek_header(bytes: &[u8]) -> Result<RecordHeader, FrameError> {
     }
     let magic = u32_at(h, OFF_MAGIC);
     if magic != RECORD_MAGIC {
-        return Err(FrameError::Invalid(format!("bad record magic {magic:#010x}")));
+        return Err(FrameError::Invalid(format!(
+            "bad record magic {magic:#010x}"
+        )));
     }
     let header = RecordHeader {
         len: u32_at(h, OFF_LEN),
@@ -183,11 +193,17 @@ pub fn peek_header(bytes: &[u8]) -> Result<RecordHeader, FrameError> {
         kind: h[OFF_KIND],
     };
     if header.len == 0 || header.len > PAYLOAD_BYTES_MAX {
-        return Err(FrameError::Invalid(format!("payload length {} out of range", header.len)));
+        return Err(FrameError::Invalid(format!(
+            "payload length {} out of range",
+            header.len
+        )));
     }
     let needed = RECORD_HEADER_BYTES + header.len as usize;
     if bytes.len() < needed {
-        return Err(FrameError::Short { available: bytes.len(), needed });
+        return Err(FrameError::Short {
+            available: bytes.len(),
+            needed,
+        });
     }
     Ok(header)
 }
@@ -219,12 +235,18 @@ pub fn decode(bytes: &[u8], segment_id: u64) -> Result<(Record, usize), FrameErr
         )));
     }
     if bytes[OFF_FLAGS] != 0 || bytes[OFF_RESERVED] != 0 || bytes[OFF_RESERVED + 1] != 0 {
-        return Err(FrameError::Invalid("non-zero flags or reserved bytes".into()));
+        return Err(FrameError::Invalid(
+            "non-zero flags or reserved bytes".into(),
+        ));
     }
     if header.kind == 0 || header.kind > Kind::CODE_MAX {
-        return Err(FrameError::Invalid(format!("unknown kind code {}", header.kind)));
+        return Err(FrameError::Invalid(format!(
+            "unknown kind code {}",
+            header.kind
+        )));
     }
-    let event = codec::decode_event(&bytes[RECORD_HEADER_BYTES..end]).map_err(FrameError::Invalid)?;
+    let event =
+        codec::decode_event(&bytes[RECORD_HEADER_BYTES..end]).map_err(FrameError::Invalid)?;
     if event.kind.code() != header.kind {
         return Err(FrameError::Invalid(format!(
             "header kind {} disagrees with payload kind {}",
@@ -241,7 +263,12 @@ mod tests {
     use super::*;
 
     fn ext(body: &str) -> Event {
-        Event { ts_ms: 0, turn: None, kind: Kind::Extension { name: "t".into() }, body: body.into() }
+        Event {
+            ts_ms: 0,
+            turn: None,
+            kind: Kind::Extension { name: "t".into() },
+            body: body.into(),
+        }
     }
 
     /// Freezes the frame layout. A failure means the on-disk format changed.
@@ -258,7 +285,8 @@ mod tests {
             4, 0, 0, 0, 0, 0, 0, 0, // watermark
             10, 0, 0, 0, // kind x-, flags, reserved
             b'T', b'W', b'R', b'1', // magic
-            0x00, 0x00, 0x09, 0x01, b't', 0x02, b'{', b'}', // payload: ts 0, turn None, Extension "t", body
+            0x00, 0x00, 0x09, 0x01, b't', 0x02, b'{',
+            b'}', // payload: ts 0, turn None, Extension "t", body
         ];
         assert_eq!(out[..], expected[..], "got {out:02x?}");
     }
@@ -272,7 +300,10 @@ mod tests {
         assert_eq!(r.header.seq, 9);
         assert_eq!(r.header.watermark, 8);
         assert_eq!(r.event, ext(r#"{"a":1}"#));
-        assert!(matches!(decode(&out, 4), Err(FrameError::Invalid(_))), "segment id is bound");
+        assert!(
+            matches!(decode(&out, 4), Err(FrameError::Invalid(_))),
+            "segment id is bound"
+        );
     }
 
     #[test]
@@ -286,7 +317,16 @@ mod tests {
     #[test]
     fn every_single_byte_flip_is_detected() {
         let mut out = Vec::new();
-        let n = encode(1, 1, 0, &ext(r#"{"k":"value"}"#), PAYLOAD_BYTES_MAX, &mut out).unwrap();
+        let n = encode(
+            1,
+            1,
+            0,
+            &ext(r#"{"k":"value"}"#),
+            PAYLOAD_BYTES_MAX,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(n, out.len());
         let payload_len = out[4] as usize; // padding bytes are not covered
         for i in 0..RECORD_HEADER_BYTES + payload_len {
             let mut bad = out.clone();

@@ -31,7 +31,7 @@ const OFF_CREATED: usize = OFF_SESSION + 16;
 const OFF_RESERVED: usize = OFF_CREATED + 8;
 const OFF_CRC: usize = OFF_RESERVED + 4;
 const _: () = assert!(OFF_CRC + 4 == SEGMENT_HEADER_BYTES);
-const _: () = assert!(SEGMENT_HEADER_BYTES % crate::record::RECORD_ALIGN == 0);
+const _: () = assert!(SEGMENT_HEADER_BYTES.is_multiple_of(crate::record::RECORD_ALIGN));
 
 const NAME_PREFIX: &str = "segment-";
 const NAME_SUFFIX: &str = ".twl";
@@ -108,21 +108,34 @@ impl SegmentHeader {
     /// Reads and validates a header; the error says what is wrong.
     pub fn decode(bytes: &[u8]) -> Result<SegmentHeader, String> {
         let Some(h) = bytes.get(..SEGMENT_HEADER_BYTES) else {
-            return Err(format!("{} bytes, shorter than a segment header", bytes.len()));
+            return Err(format!(
+                "{} bytes, shorter than a segment header",
+                bytes.len()
+            ));
         };
         if h[..OFF_VERSION] != SEGMENT_MAGIC {
             return Err("not a turnwal segment (bad magic)".into());
         }
-        let word = |a: usize, b: usize| h[a..b].iter().rev().fold(0u64, |acc, &x| acc << 8 | u64::from(x));
+        let word = |a: usize, b: usize| {
+            h[a..b]
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &x| acc << 8 | u64::from(x))
+        };
         let crc = word(OFF_CRC, SEGMENT_HEADER_BYTES) as u32;
         if crc != crc32fast::hash(&h[..OFF_CRC]) {
             return Err("segment header checksum mismatch".into());
         }
         let version = word(OFF_VERSION, OFF_HLEN) as u16;
         if version != FORMAT_VERSION {
-            return Err(format!("unsupported format version {version} (this build reads {FORMAT_VERSION})"));
+            return Err(format!(
+                "unsupported format version {version} (this build reads {FORMAT_VERSION})"
+            ));
         }
-        if word(OFF_HLEN, OFF_FLAGS) as usize != SEGMENT_HEADER_BYTES || word(OFF_FLAGS, OFF_ID) != 0 || word(OFF_RESERVED, OFF_CRC) != 0 {
+        if word(OFF_HLEN, OFF_FLAGS) as usize != SEGMENT_HEADER_BYTES
+            || word(OFF_FLAGS, OFF_ID) != 0
+            || word(OFF_RESERVED, OFF_CRC) != 0
+        {
             return Err("unexpected header length, flags or reserved bytes".into());
         }
         let mut session = [0u8; 16];
@@ -178,17 +191,30 @@ pub fn create_segment(
 ) -> Result<Box<dyn StorageFile>> {
     let path = segment_path(dir, header.segment_id);
     let tmp = dir.join(format!("{}{TMP_SUFFIX}", segment_name(header.segment_id)));
-    if storage.exists(&tmp).map_err(|e| Error::io("stat", &tmp, e))? {
-        storage.remove_file(&tmp).map_err(|e| Error::io("unlink", &tmp, e))?;
+    if storage
+        .exists(&tmp)
+        .map_err(|e| Error::io("stat", &tmp, e))?
+    {
+        storage
+            .remove_file(&tmp)
+            .map_err(|e| Error::io("unlink", &tmp, e))?;
     }
-    let file = storage.open(&tmp, OpenMode::CreateNew).map_err(|e| Error::io("create", &tmp, e))?;
+    let file = storage
+        .open(&tmp, OpenMode::CreateNew)
+        .map_err(|e| Error::io("create", &tmp, e))?;
     let len = prewrite_bytes.max(SEGMENT_HEADER_BYTES as u64);
     let mut buf = vec![0u8; usize::try_from(len).unwrap_or(SEGMENT_HEADER_BYTES)];
     buf[..SEGMENT_HEADER_BYTES].copy_from_slice(&header.encode());
-    file.write_at(0, &buf).map_err(|e| Error::io("write", &tmp, e))?;
-    file.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
-    storage.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
-    storage.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, e))?;
+    file.write_at(0, &buf)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    file.sync_data()
+        .map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    storage
+        .rename(&tmp, &path)
+        .map_err(|e| Error::io("rename", &tmp, e))?;
+    storage
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync dir", dir, e))?;
     Ok(file)
 }
 
@@ -201,7 +227,13 @@ mod tests {
         assert_eq!(segment_name(7), "segment-00000000000000000007.twl");
         assert_eq!(parse_segment_name(&segment_name(7)), Some(7));
         assert_eq!(parse_segment_name(&segment_name(u64::MAX)), Some(u64::MAX));
-        for bad in ["segment-7.twl", "segment-00000000000000000007.twl.tmp", "segment-0000000000000000000a.twl", "segment-00000000000000000000.twl", "x"] {
+        for bad in [
+            "segment-7.twl",
+            "segment-00000000000000000007.twl.tmp",
+            "segment-0000000000000000000a.twl",
+            "segment-00000000000000000000.twl",
+            "x",
+        ] {
             assert_eq!(parse_segment_name(bad), None, "{bad}");
         }
     }
@@ -209,7 +241,12 @@ mod tests {
     /// Freezes the segment header layout.
     #[test]
     fn golden_header_bytes() {
-        let h = SegmentHeader { segment_id: 2, first_seq: 100, session_id: SessionId([0xab; 16]), created_at_ms: 1 };
+        let h = SegmentHeader {
+            segment_id: 2,
+            first_seq: 100,
+            session_id: SessionId([0xab; 16]),
+            created_at_ms: 1,
+        };
         let bytes = h.encode();
         let mut expected = Vec::new();
         expected.extend_from_slice(b"TWALSEG\0");
@@ -226,7 +263,12 @@ mod tests {
 
     #[test]
     fn damaged_headers_are_refused() {
-        let h = SegmentHeader { segment_id: 1, first_seq: 1, session_id: SessionId([1; 16]), created_at_ms: 5 };
+        let h = SegmentHeader {
+            segment_id: 1,
+            first_seq: 1,
+            session_id: SessionId([1; 16]),
+            created_at_ms: 5,
+        };
         let good = h.encode();
         assert!(SegmentHeader::decode(&[0u8; 64]).is_err());
         assert!(SegmentHeader::decode(&good[..63]).is_err());

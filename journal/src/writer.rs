@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::group_commit::Commit;
 use crate::lock::WriterLock;
 use crate::record::{self, EncodeError, PAYLOAD_BYTES_MAX};
-use crate::segment::{self, SegmentHeader, SessionId, SEGMENT_HEADER_BYTES};
+use crate::segment::{self, SEGMENT_HEADER_BYTES, SegmentHeader, SessionId};
 use crate::storage::{Storage, StorageFile};
 
 /// When appended events become durable against power loss.
@@ -37,7 +37,10 @@ pub enum SyncPolicy {
 
 impl Default for SyncPolicy {
     fn default() -> Self {
-        SyncPolicy::Batch { max_delay: Duration::from_millis(5), max_bytes: 1 << 20 }
+        SyncPolicy::Batch {
+            max_delay: Duration::from_millis(5),
+            max_bytes: 1 << 20,
+        }
     }
 }
 
@@ -124,8 +127,18 @@ impl Writer {
         let file: Arc<dyn StorageFile> =
             segment::create_segment(storage.as_ref(), dir, &header, opts.prewrite_bytes)?.into();
         let prewritten_end = file.len().map_err(|e| Error::io("stat", dir, e))?;
-        let writer = Writer::start(storage, dir, lock, opts, file, header, SEGMENT_HEADER_BYTES as u64, prewritten_end, 0)?;
-        let seq = writer.write(session_event, |_, _| {})?;
+        let writer = Writer::start(
+            storage,
+            dir,
+            lock,
+            opts,
+            file,
+            header,
+            SEGMENT_HEADER_BYTES as u64,
+            prewritten_end,
+            0,
+        )?;
+        let seq = writer.write_with(session_event, |_, _| {})?;
         writer.commit.sync_through(seq)?;
         Ok(writer)
     }
@@ -144,12 +157,26 @@ impl Writer {
             .open(&path, crate::storage::OpenMode::ReadWrite)
             .map_err(|e| Error::io("open", &path, e))?
             .into();
-        file.sync_data().map_err(|e| Error::io("fdatasync", &path, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io("fdatasync", &path, e))?;
         let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
-        Writer::start(storage, dir, lock, opts, file, at.segment, at.head, len, at.last_seq)
+        Writer::start(
+            storage,
+            dir,
+            lock,
+            opts,
+            file,
+            at.segment,
+            at.head,
+            len,
+            at.last_seq,
+        )
     }
 
-    #[expect(clippy::too_many_arguments, reason = "private constructor shared by create and resume")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "private constructor shared by create and resume"
+    )]
     fn start(
         storage: Arc<dyn Storage>,
         dir: &Path,
@@ -164,9 +191,20 @@ impl Writer {
         opts.record_bytes_max = opts.record_bytes_max.min(PAYLOAD_BYTES_MAX);
         let path = segment::segment_path(dir, header.segment_id);
         let commit = Arc::new(Commit::new(last_seq, Arc::clone(&file), path.clone()));
-        let active = Active { file, path, header, head, prewritten_end, next_seq: last_seq + 1, buf: Vec::new() };
+        let active = Active {
+            file,
+            path,
+            header,
+            head,
+            prewritten_end,
+            next_seq: last_seq + 1,
+            buf: Vec::new(),
+        };
         let flusher = match opts.sync {
-            SyncPolicy::Batch { max_delay, max_bytes } => {
+            SyncPolicy::Batch {
+                max_delay,
+                max_bytes,
+            } => {
                 let commit = Arc::clone(&commit);
                 let handle = std::thread::Builder::new()
                     .name("turnwal-flush".into())
@@ -199,14 +237,18 @@ impl Writer {
     /// Writes `event` to the kernel, calls `written(seq, event)` while still holding the write
     /// lock (so callers can fold events in seq order), then applies the sync policy.
     pub fn append_with(&self, event: &Event, written: impl FnOnce(u64, &Event)) -> Result<u64> {
-        let seq = self.write(event, written)?;
-        match self.opts.sync {
-            SyncPolicy::Always => {
-                self.commit.sync_through(seq)?;
-            }
-            SyncPolicy::Batch { .. } | SyncPolicy::Never => {}
-        }
+        let seq = self.write_with(event, written)?;
+        self.apply_policy(seq)?;
         Ok(seq)
+    }
+
+    /// The durability half of an append: under `Always`, waits (or leads a sync) until `seq`
+    /// is durable; otherwise returns at once.
+    pub fn apply_policy(&self, seq: u64) -> Result<()> {
+        match self.opts.sync {
+            SyncPolicy::Always => self.commit.sync_through(seq).map(|_| ()),
+            SyncPolicy::Batch { .. } | SyncPolicy::Never => Ok(()),
+        }
     }
 
     /// [`Writer::append_with`] without a callback.
@@ -214,7 +256,10 @@ impl Writer {
         self.append_with(event, |_, _| {})
     }
 
-    fn write(&self, event: &Event, written: impl FnOnce(u64, &Event)) -> Result<u64> {
+    /// The kernel half of an append: encodes `event`, writes it at the head (rotating first if
+    /// the segment is full), and calls `written(seq, event)` before releasing the write lock.
+    /// A refused event (too large) writes nothing; a failed write poisons the journal.
+    pub fn write_with(&self, event: &Event, written: impl FnOnce(u64, &Event)) -> Result<u64> {
         let mut a = self.active();
         self.commit.check()?;
         let seq = a.next_seq;
@@ -258,19 +303,30 @@ impl Writer {
         let watermark = self.commit.durable_seq();
         let segment_id = a.header.segment_id;
         a.buf.clear();
-        record::encode(seq, segment_id, watermark, event, self.opts.record_bytes_max, &mut a.buf)
-            .map_err(|e| match e {
-                EncodeError::TooLarge { size, limit } => Error::RecordTooLarge { size, limit },
-                EncodeError::Codec(why) => Error::Input(crate::error::InputError::new("event", why)),
-            })
+        record::encode(
+            seq,
+            segment_id,
+            watermark,
+            event,
+            self.opts.record_bytes_max,
+            &mut a.buf,
+        )
+        .map_err(|e| match e {
+            EncodeError::TooLarge { size, limit } => Error::RecordTooLarge { size, limit },
+            EncodeError::Codec(why) => Error::Input(crate::error::InputError::new("event", why)),
+        })
     }
 
     /// Seals the active segment (trim the pre-written zeros, fdatasync: after this, nothing in
     /// it can be torn) and starts the next one. Any failure poisons the journal.
     fn rotate(&self, a: &mut Active) -> Result<()> {
         let result = (|| -> Result<(Arc<dyn StorageFile>, SegmentHeader, u64)> {
-            a.file.set_len(a.head).map_err(|e| Error::io("truncate", &a.path, e))?;
-            a.file.sync_data().map_err(|e| Error::io("fdatasync", &a.path, e))?;
+            a.file
+                .set_len(a.head)
+                .map_err(|e| Error::io("truncate", &a.path, e))?;
+            a.file
+                .sync_data()
+                .map_err(|e| Error::io("fdatasync", &a.path, e))?;
             let header = SegmentHeader {
                 segment_id: a.header.segment_id + 1,
                 first_seq: a.next_seq,
@@ -349,7 +405,11 @@ impl Writer {
 
     fn stop(&self) {
         self.commit.close();
-        let handle = self.flusher.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let handle = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(h) = handle {
             let _ = h.join();
         }

@@ -72,6 +72,10 @@ pub trait StorageFile: Send + Sync + Debug {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// Current size in bytes.
     fn len(&self) -> io::Result<u64>;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Truncates or zero-extends to `len` bytes.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// fdatasync: makes data and size durable.

@@ -57,7 +57,10 @@ impl StorageFile for RealFile {
     }
 }
 
-#[expect(unsafe_code, reason = "memmap2 needs unsafe; only sealed segments, which no one truncates, are mapped")]
+#[expect(
+    unsafe_code,
+    reason = "memmap2 needs unsafe; only sealed segments, which no one truncates, are mapped"
+)]
 fn map(file: &File) -> io::Result<memmap2::Mmap> {
     // SAFETY: the engine maps only sealed segments. A writer never truncates or rewrites a sealed
     // segment; compaction unlinks it, which keeps an existing mapping valid.
@@ -73,7 +76,10 @@ impl Storage for RealFs {
         }
         let meta = fs::symlink_metadata(dir)?;
         if !meta.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
         }
         // umask may have narrowed the mode; it must never be wider than 0700.
         if meta.permissions().mode() & 0o777 != DIR_MODE {

@@ -1,0 +1,107 @@
+//! The `turnwal` command line. Contract (EVENTS.md): `append`, `export`, `verify`; plus `demo`.
+//! Every error exits non-zero with a message on stderr.
+
+mod append;
+mod demo;
+mod export;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "turnwal",
+    version,
+    about = "Crash-safe write-ahead turn journal for AI-agent chat sessions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Durability policy on the command line.
+#[derive(Clone, Copy, ValueEnum, Debug)]
+pub enum SyncArg {
+    /// Every append durable before the next line is read.
+    Always,
+    /// Background sync every 5 ms or 1 MiB.
+    Batch,
+    /// Sync only at end of input.
+    Never,
+}
+
+impl SyncArg {
+    fn policy(self) -> turnwal::SyncPolicy {
+        match self {
+            SyncArg::Always => turnwal::SyncPolicy::Always,
+            SyncArg::Batch => turnwal::SyncPolicy::default(),
+            SyncArg::Never => turnwal::SyncPolicy::Never,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Append JSONL envelopes from stdin (creating the journal if missing).
+    ///
+    /// Prints `{"durable_through": N}` after each completed fsync and once more at the end.
+    /// A bad line stops the run with exit 1 and an error naming the line; every line before it
+    /// is appended and durable.
+    ///
+    /// Example: `echo '{"kind":"meta","body":{"title":"t"}}' | turnwal append ./s1 --sync always`
+    Append {
+        /// Journal directory.
+        dir: PathBuf,
+        /// Durability policy.
+        #[arg(long, value_enum, default_value = "batch")]
+        sync: SyncArg,
+    },
+    /// Print the session (snapshot layout) or, with --raw, every stored event. Read-only.
+    ///
+    /// Example: `turnwal export ./s1 --raw | jq .kind`
+    Export {
+        /// Journal directory.
+        dir: PathBuf,
+        /// Every stored event in seq order, one envelope per line.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Audit a journal without changing it. Exit 0 clean or torn tail, 1 corrupt, 2 error.
+    ///
+    /// Example: `turnwal verify ./s1 --json`
+    Verify {
+        /// Journal directory.
+        dir: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a realistic agent session in a child process, kill -9 it mid-turn, recover, report.
+    ///
+    /// Example: `turnwal demo`
+    Demo {
+        /// Where to put the demo journal (default: a new directory under the temp dir).
+        dir: Option<PathBuf>,
+    },
+    /// The demo's writer process (internal).
+    #[command(hide = true)]
+    DemoWriter {
+        /// Journal directory.
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Append { dir, sync } => append::run(&dir, sync.policy()),
+        Command::Export { dir, raw } => export::run(&dir, raw),
+        Command::Verify { dir, json } => verify::run(&dir, json),
+        Command::Demo { dir } => demo::run(dir),
+        Command::DemoWriter { dir } => demo::writer(&dir),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,50 @@
+//! `turnwal verify DIR [--json]`: read-only audit.
+
+use std::path::Path;
+
+use turnwal::{Journal, Options, Status};
+
+pub fn run(dir: &Path, json: bool) -> u8 {
+    let view = match Journal::open_read_only(dir, &Options::default()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("turnwal verify: {e}");
+            return 2;
+        }
+    };
+    let r = &view.report;
+    if json {
+        match serde_json::to_string(r) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("turnwal verify: {e}");
+                return 2;
+            }
+        }
+    } else {
+        println!("status      {}", status_name(r.status));
+        println!("records     {}", r.records);
+        println!("last_seq    {}", r.last_seq);
+        println!("watermark   {}", r.max_watermark);
+        println!("segments    {}", r.segments);
+        println!("torn_bytes  {}", r.torn_bytes);
+        for p in &r.problems {
+            println!(
+                "problem     {} at offset {}: {}",
+                p.file, p.offset, p.reason
+            );
+        }
+    }
+    match r.status {
+        Status::Clean | Status::TornTail => 0,
+        Status::Corrupt => 1,
+    }
+}
+
+pub fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Clean => "clean",
+        Status::TornTail => "torn_tail",
+        Status::Corrupt => "corrupt",
+    }
+}

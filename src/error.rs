@@ -1,0 +1,67 @@
+//! The facade's error type.
+
+use std::fmt;
+
+use crate::report::RecoveryReport;
+
+/// Errors of [`crate::Journal`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// From the write path (I/O, poisoned, locked, bad input, record too large, ...).
+    Journal(turnwal_journal::Error),
+    /// Opening for writing was refused: acknowledged data is damaged, or a torn tail in
+    /// `Strict` mode. Nothing was changed; `open_read_only` still reads the valid prefix.
+    Refused {
+        /// File with the first problem.
+        file: String,
+        /// Offset of the first problem.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+        /// The full report.
+        report: Box<RecoveryReport>,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Journal(e) => e.fmt(f),
+            Error::Refused {
+                file,
+                offset,
+                reason,
+                report,
+            } => write!(
+                f,
+                "refusing to open for writing ({}): {file} at offset {offset}: {reason}",
+                report.case
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Journal(e) => Some(e),
+            Error::Refused { .. } => None,
+        }
+    }
+}
+
+impl From<turnwal_journal::Error> for Error {
+    fn from(e: turnwal_journal::Error) -> Self {
+        Error::Journal(e)
+    }
+}
+
+impl From<turnwal_journal::InputError> for Error {
+    fn from(e: turnwal_journal::InputError) -> Self {
+        Error::Journal(e.into())
+    }
+}
+
+/// Result alias of the facade.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

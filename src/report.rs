@@ -1,0 +1,108 @@
+//! The recovery report: what opening a journal found and did, as a typed value and a stable
+//! JSON document (`turnwal verify --json`).
+
+use serde::Serialize;
+use turnwal_replay::recover::{Action, Cut, Mode, Plan, Problem, Status, file_name};
+use turnwal_replay::scan::{DirScan, Stop};
+
+/// What the scan of one segment found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentReport {
+    /// File name.
+    pub file: String,
+    /// Segment id.
+    pub id: u64,
+    /// File size.
+    pub bytes: u64,
+    /// Valid records read.
+    pub records: u64,
+    /// First and last valid seq.
+    pub first_seq: Option<u64>,
+    /// Last valid seq.
+    pub last_seq: Option<u64>,
+    /// `clean`, `damaged`, `seq_mismatch`, `bad_header` or `io_error`.
+    pub stop: &'static str,
+    /// Offset after the last valid record.
+    pub valid_end: u64,
+    /// Highest watermark in its valid records.
+    pub max_watermark: u64,
+}
+
+/// What opening (or verifying) a journal found, and what it did about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoveryReport {
+    /// `clean`, `torn_tail` or `corrupt`.
+    pub status: Status,
+    /// Recovery mode used.
+    pub mode: Mode,
+    /// What the decision table said.
+    pub action: Action,
+    /// The table row that decided.
+    pub case: &'static str,
+    /// Valid records in the recovered prefix.
+    pub records: u64,
+    /// Last seq of the recovered prefix (0 for none).
+    pub last_seq: u64,
+    /// Highest durable watermark stated on disk.
+    pub max_watermark: u64,
+    /// Number of segment files.
+    pub segments: usize,
+    /// Per segment.
+    pub segment_reports: Vec<SegmentReport>,
+    /// Non-zero bytes of a torn tail (cut, or that would be cut).
+    pub torn_bytes: u64,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+    /// The torn tail, if any.
+    pub cut: Option<Cut>,
+    /// Whether the cut was applied (only a writable open cuts).
+    pub cut_applied: bool,
+    /// Quarantine file holding the cut bytes.
+    pub quarantine: Option<String>,
+    /// Stray `*.tmp` files removed by a writer.
+    pub removed_tmp: Vec<String>,
+}
+
+impl RecoveryReport {
+    /// Builds the report of a scan and its plan (before anything is applied).
+    pub fn new(scan: &DirScan, plan: &Plan, mode: Mode, records: u64, last_seq: u64) -> Self {
+        let segment_reports = scan
+            .segments
+            .iter()
+            .map(|s| SegmentReport {
+                file: file_name(&s.path),
+                id: s.id,
+                bytes: s.file_len,
+                records: s.events.len() as u64,
+                first_seq: s.events.first().map(|(q, _)| *q),
+                last_seq: s.last_seq(),
+                stop: match s.stop {
+                    Stop::Clean => "clean",
+                    Stop::Damaged { .. } => "damaged",
+                    Stop::SeqMismatch { .. } => "seq_mismatch",
+                    Stop::BadHeader { .. } => "bad_header",
+                    Stop::Io { .. } => "io_error",
+                },
+                valid_end: s.valid_end,
+                max_watermark: s.max_watermark,
+            })
+            .collect();
+        RecoveryReport {
+            status: plan.status,
+            mode,
+            action: plan.action,
+            case: plan.case,
+            records,
+            last_seq,
+            max_watermark: plan.max_watermark,
+            segments: scan.segments.len(),
+            segment_reports,
+            torn_bytes: plan.cut.as_ref().map_or(0, |c| c.bytes),
+            problems: plan.problems.clone(),
+            cut: plan.cut.clone(),
+            cut_applied: false,
+            quarantine: None,
+            removed_tmp: Vec::new(),
+        }
+    }
+}
