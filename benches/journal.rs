@@ -1,5 +1,9 @@
 //! Criterion benches of the engine's own paths: append per policy, and replay.
 //! The side-by-side comparison with peers is issue 6 (BENCHMARKS.md).
+#![expect(
+    clippy::expect_used,
+    reason = "a bench harness should abort on a failed setup or append"
+)]
 
 use std::hint::black_box;
 

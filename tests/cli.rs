@@ -4,6 +4,12 @@
 //! `{"durable_through": N}` line as a promise. The process is then killed with SIGKILL at a random
 //! moment, possibly mid-write. Every event up to the last promise must come back, as a contiguous
 //! prefix with nothing invented.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "helpers of tests: a failure must fail loudly"
+)]
 
 mod common;
 

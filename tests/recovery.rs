@@ -5,6 +5,12 @@
 //! invalid record" silently loses acknowledged data in the last case; a log that refuses every
 //! torn tail makes a kill -9 fatal. turnwal must cut exactly the unacknowledged tail and refuse
 //! everything else.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "helpers of tests: a failure must fail loudly"
+)]
 
 mod common;
 

@@ -1,6 +1,12 @@
 //! The write path through the storage seam: group commit shares fsyncs, a failed fsync
 //! poisons the journal without hanging anyone, rotation keeps the chain, and whole sessions
 //! round-trip (append → reopen equals what was appended).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "helpers of tests: a failure must fail loudly"
+)]
 
 mod common;
 
