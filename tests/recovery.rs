@@ -218,3 +218,24 @@ fn files_are_private() {
         );
     }
 }
+
+#[test]
+fn segment_from_another_journal_is_refused_not_spliced_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for d in [&a, &b] {
+        let (j, _) = Journal::open(d, opts(SyncPolicy::Never)).unwrap();
+        j.append_json(&message(1, 10)).unwrap();
+        j.close().unwrap();
+    }
+    // A copy of a's first segment posing as b's second: right name, right id, wrong session.
+    let foreign = std::fs::read(only_segment(&a)).unwrap();
+    let mut header = turnwal_journal::segment::SegmentHeader::decode(&foreign).unwrap();
+    header.segment_id = 2;
+    header.first_seq = 3;
+    std::fs::write(b.join("segment-00000000000000000002.twl"), header.encode()).unwrap();
+    match Journal::open(&b, Options::default()) {
+        Err(Error::Refused { reason, .. }) => assert!(reason.contains("session"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -234,6 +234,7 @@ pub fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<DirScan, (PathBuf, 
     let mut out = DirScan::default();
     let mut expected_first: Option<u64> = None;
     let mut prev_id: Option<u64> = None;
+    let mut session = None;
     for (i, &id) in ids.iter().enumerate() {
         if let Some(p) = prev_id {
             out.missing.extend(p + 1..id.min(p + 1 + 64));
@@ -249,7 +250,24 @@ pub fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<DirScan, (PathBuf, 
             .open(&path, OpenMode::ReadOnly)
             .and_then(|f| f.read_all(mode));
         let scan = match bytes {
-            Ok(bytes) => scan_segment(&bytes, id, path, expected_first),
+            Ok(bytes) => {
+                let mut scan = scan_segment(&bytes, id, path, expected_first);
+                // Every segment of a journal carries the same session id: a segment copied in
+                // from another journal is refused, not spliced in.
+                if let Some(h) = scan.header {
+                    match session {
+                        None => session = Some(h.session_id),
+                        Some(first) if first != h.session_id => {
+                            scan.events.clear();
+                            scan.stop = Stop::BadHeader {
+                                reason: format!("belongs to session {}, not {first}", h.session_id),
+                            };
+                        }
+                        Some(_) => {}
+                    }
+                }
+                scan
+            }
             Err(e) => SegmentScan {
                 id,
                 path,
