@@ -237,18 +237,26 @@ fn kill_9_of_append_loses_no_acknowledged_event() {
         child.kill().unwrap();
         child.wait().unwrap();
         let _ = feeder.join();
-        let out = turnwal()
-            .args(["verify", "--json"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "cycle {cycle}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let events = export_raw(&dir);
+        // A blind kill can land before the first segment exists: then nothing was acknowledged.
+        let has_segment = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".twl"))
+            })
+            .unwrap_or(false);
+        let events = if has_segment {
+            let out = turnwal()
+                .args(["verify", "--json"])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            let report = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "cycle {cycle}: {report}");
+            export_raw(&dir)
+        } else {
+            assert_eq!(acked, 0, "cycle {cycle}: acknowledged without a segment");
+            Vec::new()
+        };
         assert!(
             events.len() as u64 >= acked,
             "cycle {cycle} ({sync}): acknowledged {acked}, recovered {}",
@@ -274,7 +282,13 @@ fn kill_9_of_append_loses_no_acknowledged_event() {
             "cycle {cycle}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(export_raw(&dir).len(), events.len() + 1);
+        // A kill between creating the first segment and writing its session event leaves no
+        // event; reopening writes the session event first.
+        assert_eq!(
+            export_raw(&dir).len(),
+            events.len().max(1) + 1,
+            "cycle {cycle}"
+        );
     }
 }
 
