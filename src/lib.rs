@@ -164,8 +164,10 @@ impl Journal {
             }
             .into());
         }
-        st.create_dir_all(dir)
-            .map_err(|e| JError::io("mkdir", dir, e))?;
+        if opts.create {
+            st.create_dir_all(dir)
+                .map_err(|e| JError::io("mkdir", dir, e))?;
+        }
         let has_segments = !segment::list_segments(st, dir)?.is_empty();
         if !has_segments && !opts.create {
             return Err(JError::NotAJournal {

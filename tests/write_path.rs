@@ -269,3 +269,27 @@ proptest! {
         prop_assert_eq!(view.session, live);
     }
 }
+
+#[test]
+fn batch_policy_bounds_the_unsynced_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A flusher that effectively never fires on time: only backpressure can keep up.
+    let max_bytes = 8 << 10;
+    let o = opts(SyncPolicy::Batch {
+        max_delay: Duration::from_secs(3600),
+        max_bytes,
+    });
+    let (j, _) = Journal::open(tmp.path(), o).unwrap();
+    let mut max_behind_bytes = 0u64;
+    for i in 0..400 {
+        let seq = j.append_json(&message(i, 500)).unwrap();
+        // Each event is ~600 bytes on disk: seqs not yet durable measure the bytes at risk.
+        max_behind_bytes = max_behind_bytes.max((seq - j.durable_seq()) * 600);
+    }
+    assert!(j.durable_seq() > 1, "backpressure never synced");
+    assert!(
+        max_behind_bytes <= 3 * max_bytes,
+        "{max_behind_bytes} bytes at risk, bound {max_bytes}"
+    );
+    j.close().unwrap();
+}

@@ -98,6 +98,11 @@ impl Commit {
         self.lock().durable_seq
     }
 
+    /// Bytes written but not yet covered by a completed sync.
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.lock().unsynced_bytes
+    }
+
     /// Highest seq handed to the kernel.
     pub fn written_seq(&self) -> u64 {
         self.lock().written_seq

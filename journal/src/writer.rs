@@ -24,7 +24,8 @@ pub enum SyncPolicy {
     /// Each `append` returns once its event is durable; concurrent appenders share one sync.
     Always,
     /// A background thread syncs at most `max_delay` after a write, sooner once `max_bytes`
-    /// are unsynced. `durable_seq()` and `wait_durable(seq)` tell what is durable.
+    /// are unsynced; past twice `max_bytes` unsynced, appenders wait (backpressure).
+    /// `durable_seq()` and `wait_durable(seq)` tell what is durable.
     Batch {
         /// Longest time a write stays unsynced.
         max_delay: Duration,
@@ -244,9 +245,17 @@ impl Writer {
 
     /// The durability half of an append: under `Always`, waits (or leads a sync) until `seq`
     /// is durable; otherwise returns at once.
+    ///
+    /// Under `Batch` the data at risk is bounded: once more than twice `max_bytes` are unsynced
+    /// (the flusher is not keeping up with a slow disk), appenders wait for a sync.
     pub fn apply_policy(&self, seq: u64) -> Result<()> {
         match self.opts.sync {
             SyncPolicy::Always => self.commit.sync_through(seq).map(|_| ()),
+            SyncPolicy::Batch { max_bytes, .. }
+                if self.commit.unsynced_bytes() > max_bytes.saturating_mul(2) =>
+            {
+                self.commit.sync_through(seq).map(|_| ())
+            }
             SyncPolicy::Batch { .. } | SyncPolicy::Never => Ok(()),
         }
     }

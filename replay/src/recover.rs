@@ -86,6 +86,16 @@ pub struct Case {
     pub action: Action,
 }
 
+impl Case {
+    /// Whether this row answers the input.
+    pub fn matches(&self, stop: StopKind, place: Place, ack: Ack, mode: Mode) -> bool {
+        self.stop == stop
+            && self.place.is_none_or(|p| p == place)
+            && self.ack.is_none_or(|a| a == ack)
+            && self.mode.is_none_or(|m| m == mode)
+    }
+}
+
 const fn case(
     label: &'static str,
     stop: StopKind,
@@ -166,12 +176,7 @@ pub const CASES: &[Case] = &[
 pub fn decide(stop: StopKind, place: Place, ack: Ack, mode: Mode) -> &'static Case {
     CASES
         .iter()
-        .find(|c| {
-            c.stop == stop
-                && c.place.is_none_or(|p| p == place)
-                && c.ack.is_none_or(|a| a == ack)
-                && c.mode.is_none_or(|m| m == mode)
-        })
+        .find(|c| c.matches(stop, place, ack, mode))
         .unwrap_or(&CASES[CASES.len() - 1])
 }
 
@@ -402,12 +407,7 @@ mod tests {
                     for mode in MODES {
                         let rows: Vec<&str> = CASES
                             .iter()
-                            .filter(|c| {
-                                c.stop == stop
-                                    && c.place.is_none_or(|p| p == place)
-                                    && c.ack.is_none_or(|a| a == ack)
-                                    && c.mode.is_none_or(|m| m == mode)
-                            })
+                            .filter(|c| c.matches(stop, place, ack, mode))
                             .map(|c| c.label)
                             .collect();
                         assert_eq!(
