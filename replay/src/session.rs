@@ -1,17 +1,16 @@
 //! The session fold: a pure function from events (in seq order) to the materialised session.
 //! Uses only the typed fields of each event; never parses a body.
 //!
-//! Invariants: `apply` takes seqs strictly in order (`last_seq + 1`); derived values (usage
-//! totals, partial-message bodies) are computed in [`SessionFold::session`], never kept as
-//! running counters that could double count.
+//! Invariants: `apply` takes seqs strictly in order (`last_seq + 1`; `apply_sparse` allows the
+//! gaps of a snapshot, never going back); derived values (usage totals, partial-message bodies)
+//! are computed in [`SessionFold::session`], never kept as running counters that could double
+//! count.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use serde_json::Value;
-use turnwal_journal::event::{
-    DeltaPart, Event, Kind, Role, ToolRunEvent, TurnEvent, UsageInfo, format_ts,
-};
+use turnwal_journal::event::{DeltaPart, Event, Kind, Role, ToolRunEvent, TurnEvent, UsageInfo};
 
 /// The fold refused an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,11 +183,11 @@ pub struct Session {
     pub messages: Vec<MessageView>,
     /// Turns, ascending.
     pub turns: Vec<TurnView>,
-    /// The turn still open, if any.
+    /// The highest-numbered turn still open, if any (after a crash: interrupted by it).
     pub open_turn: Option<u64>,
     /// Tool calls in order of appearance.
     pub tool_calls: Vec<ToolCallView>,
-    /// Latest usage per call_key, in order of first appearance.
+    /// Latest usage per call_key, ordered by the seq of that latest record.
     pub usage: Vec<UsageView>,
     /// Totals per model.
     pub usage_by_model: BTreeMap<String, UsageTotals>,
@@ -221,6 +220,7 @@ impl Session {
     }
 }
 
+/// Fragments of one part of a streamed message, concatenated.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct DeltaPartAcc {
     part: Option<DeltaPart>,
@@ -232,19 +232,25 @@ struct DeltaPartAcc {
 #[derive(Debug, Clone, PartialEq)]
 struct MessageState {
     view: MessageView,
-    final_seq: Option<u64>,
+    /// Seq of the first `message` event: deltas before it were applied, deltas after it ignored.
+    first_final: Option<u64>,
+    /// Parts built from deltas while the message is partial; dropped once final.
     deltas: BTreeMap<u32, DeltaPartAcc>,
-    delta_seqs: Vec<u64>,
 }
 
 /// Folds events into a [`Session`], keeping what a snapshot needs.
+///
+/// The snapshot law: a fold rebuilt with [`SessionFold::from_retained`] from `retained()` and
+/// `last_seq()` gives the same `session()` and `retained()`, and stays equal under further events.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFold {
+    /// Everything but `messages` and the usage totals, which `session()` derives.
     session: Session,
     messages: Vec<MessageState>,
     by_id: HashMap<String, usize>,
     calls: HashMap<String, usize>,
     usage_keys: HashMap<String, usize>,
+    open_turns: BTreeSet<u64>,
     last_meta_seq: Option<u64>,
     events: Vec<(u64, Event)>,
 }
@@ -255,29 +261,81 @@ impl SessionFold {
         Self::default()
     }
 
+    /// Rebuilds a fold from a snapshot: `events` as [`SessionFold::retained`] returned them
+    /// (strictly increasing seqs, gaps allowed) and the snapshot's `through_seq`.
+    pub fn from_retained<I>(events: I, through_seq: u64) -> Result<Self, FoldError>
+    where
+        I: IntoIterator<Item = (u64, Event)>,
+    {
+        let mut fold = Self::new();
+        for (seq, e) in events {
+            fold.apply_sparse(seq, &e)?;
+        }
+        fold.advance_to(through_seq)?;
+        Ok(fold)
+    }
+
     /// Last seq applied.
     pub fn last_seq(&self) -> u64 {
         self.session.last_seq
+    }
+
+    /// The session id from the `session` event ("" before it).
+    pub fn session_id(&self) -> &str {
+        &self.session.id
     }
 
     /// Whether message `id` has its final form.
     pub fn has_final_message(&self, id: &str) -> bool {
         self.by_id
             .get(id)
-            .is_some_and(|&i| self.messages[i].final_seq.is_some())
+            .is_some_and(|&i| self.messages[i].first_final.is_some())
+    }
+
+    /// Applies event `seq`; it must be `last_seq() + 1`.
+    pub fn apply(&mut self, seq: u64, event: &Event) -> Result<(), FoldError> {
+        let expected = self.session.last_seq + 1;
+        if seq != expected {
+            return Err(FoldError::OutOfOrder { expected, got: seq });
+        }
+        self.fold_event(seq, event);
+        Ok(())
+    }
+
+    /// Applies a snapshot event: `seq` must be above `last_seq()`, gaps are allowed because a
+    /// snapshot leaves superseded events out.
+    pub fn apply_sparse(&mut self, seq: u64, event: &Event) -> Result<(), FoldError> {
+        let expected = self.session.last_seq + 1;
+        if seq < expected {
+            return Err(FoldError::OutOfOrder { expected, got: seq });
+        }
+        self.fold_event(seq, event);
+        Ok(())
+    }
+
+    /// Moves `last_seq()` to a snapshot's `through_seq` (events left out after the last kept
+    /// one, such as ignored deltas). Refuses to go backwards.
+    pub fn advance_to(&mut self, seq: u64) -> Result<(), FoldError> {
+        if seq < self.session.last_seq {
+            let expected = self.session.last_seq;
+            return Err(FoldError::OutOfOrder { expected, got: seq });
+        }
+        self.session.last_seq = seq;
+        Ok(())
     }
 
     fn call(&mut self, call_id: &str, name: &str, message_id: &str) -> &mut ToolCallView {
+        let calls = &mut self.session.tool_calls;
         let i = *self.calls.entry(call_id.to_string()).or_insert_with(|| {
-            self.session.tool_calls.push(ToolCallView {
+            calls.push(ToolCallView {
                 call_id: call_id.to_string(),
                 name: String::new(),
                 message_id: String::new(),
                 state: ToolCallState::NotStarted,
             });
-            self.session.tool_calls.len() - 1
+            calls.len() - 1
         });
-        let c = &mut self.session.tool_calls[i];
+        let c = &mut calls[i];
         if c.name.is_empty() {
             c.name = name.to_string();
         }
@@ -287,35 +345,29 @@ impl SessionFold {
         c
     }
 
-    fn message(&mut self, id: &str, role: Role, seq: u64) -> usize {
-        if let Some(&i) = self.by_id.get(id) {
-            return i;
-        }
-        self.messages.push(MessageState {
-            view: MessageView {
-                id: id.to_string(),
-                role,
-                first_seq: seq,
-                last_seq: seq,
-                turn: None,
-                status: MessageStatus::Partial,
-                active: true,
-                body: String::new(),
-            },
-            final_seq: None,
-            deltas: BTreeMap::new(),
-            delta_seqs: Vec::new(),
+    fn message(&mut self, id: &str, role: Role, seq: u64) -> &mut MessageState {
+        let messages = &mut self.messages;
+        let i = *self.by_id.entry(id.to_string()).or_insert_with(|| {
+            messages.push(MessageState {
+                view: MessageView {
+                    id: id.to_string(),
+                    role,
+                    first_seq: seq,
+                    last_seq: seq,
+                    turn: None,
+                    status: MessageStatus::Partial,
+                    active: true,
+                    body: String::new(),
+                },
+                first_final: None,
+                deltas: BTreeMap::new(),
+            });
+            messages.len() - 1
         });
-        self.by_id.insert(id.to_string(), self.messages.len() - 1);
-        self.messages.len() - 1
+        &mut messages[i]
     }
 
-    /// Applies event `seq`; it must be `last_seq() + 1`.
-    pub fn apply(&mut self, seq: u64, event: &Event) -> Result<(), FoldError> {
-        let expected = self.session.last_seq + 1;
-        if seq != expected {
-            return Err(FoldError::OutOfOrder { expected, got: seq });
-        }
+    fn fold_event(&mut self, seq: u64, event: &Event) {
         self.session.last_seq = seq;
         self.events.push((seq, event.clone()));
         match &event.kind {
@@ -334,57 +386,17 @@ impl SessionFold {
                 }
             }
             Kind::Turn { event: te, reason } => {
-                let turn = event.turn.unwrap_or(0);
-                let pos = match self.session.turns.binary_search_by_key(&turn, |t| t.turn) {
-                    Ok(p) => p,
-                    Err(p) => {
-                        let view = TurnView {
-                            turn,
-                            state: TurnState::Open,
-                            started_seq: None,
-                            ended_seq: None,
-                            reason: None,
-                        };
-                        self.session.turns.insert(p, view);
-                        p
-                    }
-                };
-                let t = &mut self.session.turns[pos];
-                if reason.is_some() {
-                    t.reason.clone_from(reason);
-                }
-                match te {
-                    TurnEvent::Started => {
-                        t.state = TurnState::Open;
-                        t.started_seq = Some(seq);
-                        t.ended_seq = None;
-                    }
-                    end => {
-                        t.state = match end {
-                            TurnEvent::Completed => TurnState::Completed,
-                            TurnEvent::Interrupted => TurnState::Interrupted,
-                            TurnEvent::Aborted => TurnState::Aborted,
-                            _ => TurnState::Failed,
-                        };
-                        t.ended_seq = Some(seq);
-                    }
-                }
-                self.session.open_turn = self
-                    .session
-                    .turns
-                    .iter()
-                    .rev()
-                    .find(|t| t.state == TurnState::Open)
-                    .map(|t| t.turn);
+                self.turn(seq, event.turn.unwrap_or(0), *te, reason.as_ref());
             }
             Kind::Message(info) => {
-                let i = self.message(&info.id, info.role, seq);
-                let m = &mut self.messages[i];
-                m.final_seq = Some(seq);
+                let m = self.message(&info.id, info.role, seq);
+                m.first_final.get_or_insert(seq);
+                m.deltas = BTreeMap::new(); // superseded; frees the fragments
                 m.view.role = info.role;
                 m.view.last_seq = seq;
                 m.view.turn = event.turn;
                 m.view.status = MessageStatus::Complete;
+                // Appended again after a rewind: back in the conversation.
                 m.view.active = true;
                 m.view.body.clone_from(&event.body);
                 for (call_id, name) in &info.tool_calls {
@@ -397,18 +409,19 @@ impl SessionFold {
                 }
             }
             Kind::Delta(d) => {
-                let i = self.message(&d.message_id, Role::Assistant, seq);
-                let m = &mut self.messages[i];
-                if m.final_seq.is_some() {
-                    return Ok(()); // superseded already; the journal refuses these at append
+                let m = self.message(&d.message_id, Role::Assistant, seq);
+                if m.first_final.is_some() {
+                    return; // superseded already; the journal refuses these at append
                 }
                 m.view.last_seq = seq;
                 m.view.turn = event.turn;
-                m.delta_seqs.push(seq);
                 let acc = m.deltas.entry(d.index).or_default();
-                acc.part.get_or_insert(d.part);
-                if let Some(t) = d.text.as_ref().or(d.arguments.as_ref()) {
-                    acc.text.push_str(t);
+                let fragment = match *acc.part.get_or_insert(d.part) {
+                    DeltaPart::ToolCall => d.arguments.as_ref(),
+                    DeltaPart::Text | DeltaPart::Thinking => d.text.as_ref(),
+                };
+                if let Some(f) = fragment {
+                    acc.text.push_str(f);
                 }
                 if acc.call_id.is_none() {
                     acc.call_id.clone_from(&d.call_id);
@@ -417,26 +430,23 @@ impl SessionFold {
                     acc.name.clone_from(&d.name);
                 }
                 if let (Some(c), Some(n)) = (&d.call_id, &d.name) {
-                    let id = d.message_id.clone();
-                    self.call(c, n, &id);
+                    self.call(c, n, &d.message_id);
                 }
             }
-            Kind::Usage(u) => match self.usage_keys.get(&u.call_key) {
-                Some(&i) => {
-                    self.session.usage[i] = UsageView {
-                        seq,
-                        info: u.clone(),
+            Kind::Usage(u) => {
+                let view = UsageView {
+                    seq,
+                    info: u.clone(),
+                };
+                match self.usage_keys.get(&u.call_key) {
+                    Some(&i) => self.session.usage[i] = view,
+                    None => {
+                        let i = self.session.usage.len();
+                        self.usage_keys.insert(u.call_key.clone(), i);
+                        self.session.usage.push(view);
                     }
                 }
-                None => {
-                    self.usage_keys
-                        .insert(u.call_key.clone(), self.session.usage.len());
-                    self.session.usage.push(UsageView {
-                        seq,
-                        info: u.clone(),
-                    });
-                }
-            },
+            }
             Kind::ToolRun {
                 call_id,
                 event: ToolRunEvent::Started,
@@ -446,6 +456,7 @@ impl SessionFold {
                     c.state = ToolCallState::Unknown;
                 }
             }
+            // A finished run without a result stays unknown: only a result answers a call.
             Kind::ToolRun {
                 event: ToolRunEvent::Finished,
                 ..
@@ -464,7 +475,44 @@ impl SessionFold {
                 self.session.context_start = Some(summary_message_id.clone());
             }
         }
-        Ok(())
+    }
+
+    fn turn(&mut self, seq: u64, turn: u64, te: TurnEvent, reason: Option<&String>) {
+        let turns = &mut self.session.turns;
+        let pos = match turns.binary_search_by_key(&turn, |t| t.turn) {
+            Ok(p) => p,
+            Err(p) => {
+                let view = TurnView {
+                    turn,
+                    state: TurnState::Open,
+                    started_seq: None,
+                    ended_seq: None,
+                    reason: None,
+                };
+                turns.insert(p, view);
+                p
+            }
+        };
+        let t = &mut turns[pos];
+        if let Some(r) = reason {
+            t.reason = Some(r.clone());
+        }
+        t.state = match te {
+            TurnEvent::Started => TurnState::Open,
+            TurnEvent::Completed => TurnState::Completed,
+            TurnEvent::Interrupted => TurnState::Interrupted,
+            TurnEvent::Aborted => TurnState::Aborted,
+            TurnEvent::Failed => TurnState::Failed,
+        };
+        if te == TurnEvent::Started {
+            t.started_seq = Some(seq);
+            t.ended_seq = None;
+            self.open_turns.insert(turn);
+        } else {
+            t.ended_seq = Some(seq);
+            self.open_turns.remove(&turn);
+        }
+        self.session.open_turn = self.open_turns.last().copied();
     }
 
     /// The materialised session.
@@ -475,32 +523,42 @@ impl SessionFold {
             .iter()
             .map(|m| {
                 let mut v = m.view.clone();
-                if m.final_seq.is_none() {
+                if m.first_final.is_none() {
                     v.body = partial_body(&v.id, &m.deltas);
                 }
                 v
             })
             .collect();
+        // By the seq of the latest record: first appearance of a call_key is not kept by a
+        // snapshot (earlier records are dropped), the latest record's seq is.
+        s.usage.sort_by_key(|u| u.seq);
         for u in &s.usage {
             s.usage_total.add(&u.info);
-            s.usage_by_model
-                .entry(u.info.model.clone())
-                .or_default()
-                .add(&u.info);
+            let model = s.usage_by_model.entry(u.info.model.clone()).or_default();
+            model.add(&u.info);
         }
         s
     }
 
-    /// The events a snapshot keeps, in seq order: all but superseded deltas and usage records;
-    /// every `meta` event is replaced by one merged `meta` event at the last meta seq.
+    /// The events a snapshot keeps, in seq order: all but superseded `usage` records and the
+    /// superseded deltas of messages with a final form; every `meta` event is replaced by one
+    /// merged `meta` event at the last meta seq.
+    ///
+    /// Of a superseded message's deltas two kinds stay, because the session shows their
+    /// effect: its first delta (the message's `first_seq` and place in the conversation) and
+    /// deltas carrying `call_id` and `name` (they registered tool calls).
     pub fn retained(&self) -> Vec<(u64, Event)> {
         let mut out = Vec::with_capacity(self.events.len());
         for (seq, e) in &self.events {
             let keep = match &e.kind {
-                Kind::Delta(d) => self
-                    .by_id
-                    .get(&d.message_id)
-                    .is_some_and(|&i| self.messages[i].final_seq.is_none()),
+                Kind::Delta(d) => self.by_id.get(&d.message_id).is_some_and(|&i| {
+                    let m = &self.messages[i];
+                    m.first_final.is_none_or(|f| {
+                        *seq < f
+                            && (*seq == m.view.first_seq
+                                || (d.call_id.is_some() && d.name.is_some()))
+                    })
+                }),
                 Kind::Usage(u) => self
                     .usage_keys
                     .get(&u.call_key)
@@ -544,179 +602,335 @@ impl SessionFold {
             body,
         }
     }
-
-    /// Creation time of the session, RFC 3339.
-    pub fn created_at(&self) -> String {
-        format_ts(self.session.created_at_ms)
-    }
 }
 
+/// The generated body of a message known only from deltas.
 fn partial_body(id: &str, deltas: &BTreeMap<u32, DeltaPartAcc>) -> String {
     let parts: Vec<Value> = deltas
         .values()
         .map(|d| {
-            let mut p = serde_json::Map::new();
             let kind = d.part.unwrap_or(DeltaPart::Text);
-            p.insert("type".into(), Value::String(kind.as_str().into()));
+            let mut p = serde_json::Map::new();
+            p.insert("type".into(), kind.as_str().into());
             match kind {
                 DeltaPart::ToolCall => {
-                    p.insert(
-                        "call_id".into(),
-                        d.call_id.clone().map_or(Value::Null, Value::String),
-                    );
-                    p.insert(
-                        "name".into(),
-                        d.name.clone().map_or(Value::Null, Value::String),
-                    );
-                    p.insert("arguments".into(), Value::String(d.text.clone()));
+                    if let Some(c) = &d.call_id {
+                        p.insert("call_id".into(), c.as_str().into());
+                    }
+                    if let Some(n) = &d.name {
+                        p.insert("name".into(), n.as_str().into());
+                    }
+                    p.insert("arguments".into(), d.text.as_str().into());
                 }
                 DeltaPart::Text | DeltaPart::Thinking => {
-                    p.insert("text".into(), Value::String(d.text.clone()));
+                    p.insert("text".into(), d.text.as_str().into());
                 }
             }
             Value::Object(p)
         })
         .collect();
     let mut body = serde_json::Map::new();
-    body.insert("id".into(), Value::String(id.into()));
-    body.insert("role".into(), Value::String("assistant".into()));
+    body.insert("id".into(), id.into());
+    body.insert("role".into(), "assistant".into());
     body.insert("parts".into(), Value::Array(parts));
-    body.insert("status".into(), Value::String("partial".into()));
+    body.insert("status".into(), "partial".into());
     Value::Object(body).to_string()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use turnwal_journal::event::SessionInfo;
+
+    fn ev(line: &str) -> Event {
+        Event::from_envelope(line, 0).unwrap()
+    }
 
     fn fold(lines: &[&str]) -> SessionFold {
         let mut f = SessionFold::new();
         for (i, l) in lines.iter().enumerate() {
-            let e = Event::from_envelope(l, 0).unwrap();
-            f.apply(i as u64 + 1, &e).unwrap();
+            f.apply(i as u64 + 1, &ev(l)).unwrap();
         }
         f
     }
 
-    #[test]
-    fn deltas_build_a_partial_message_that_the_final_form_supersedes() {
-        let mut f = fold(&[
-            r#"{"kind":"delta","body":{"message_id":"a","index":0,"type":"text","text":"Hel"}}"#,
-            r#"{"kind":"delta","body":{"message_id":"a","index":0,"type":"text","text":"lo"}}"#,
-            r#"{"kind":"delta","body":{"message_id":"a","index":1,"type":"tool_call","call_id":"c1","name":"sh","arguments":"{\"a\""}}"#,
-        ]);
-        let s = f.session();
-        assert_eq!(s.messages.len(), 1);
-        assert_eq!(s.messages[0].status, MessageStatus::Partial);
-        let body: Value = serde_json::from_str(&s.messages[0].body).unwrap();
-        assert_eq!(body["parts"][0]["text"], "Hello");
-        assert_eq!(body["parts"][1]["arguments"], "{\"a\"");
-        assert_eq!(s.tool_calls[0].state, ToolCallState::NotStarted);
-        assert_eq!(
-            s.clone().after_crash().messages[0].status,
-            MessageStatus::Interrupted
-        );
-        let e = Event::from_envelope(
-            r#"{"kind":"message","body":{"id":"a","role":"assistant","parts":[]}}"#,
-            0,
-        )
-        .unwrap();
-        f.apply(4, &e).unwrap();
-        assert!(f.has_final_message("a"));
-        let s = f.session();
-        assert_eq!(s.messages[0].status, MessageStatus::Complete);
-        assert_eq!(s.messages[0].first_seq, 1);
-        assert_eq!(f.retained().len(), 1, "superseded deltas are dropped");
+    /// The snapshot law on one workload: rebuilt from `retained()` it is the same session.
+    fn assert_snapshot_law(f: &SessionFold) {
+        let g = SessionFold::from_retained(f.retained(), f.last_seq()).unwrap();
+        assert_eq!(g.session(), f.session());
+        assert_eq!(g.retained(), f.retained());
     }
 
     #[test]
-    fn tool_calls_are_answered_not_started_or_unknown() {
+    fn session_event_sets_identity() {
+        let mut f = SessionFold::new();
+        let info = SessionInfo {
+            id: "abc".into(),
+            created_at_ms: 42,
+            fork_of: Some(("parent".into(), 7)),
+        };
+        f.apply(1, &Event::session(info)).unwrap();
+        let s = f.session();
+        assert_eq!((s.id.as_str(), s.created_at_ms), ("abc", 42));
+        assert_eq!(s.fork_of, Some(("parent".to_string(), 7)));
+        assert_eq!(f.session_id(), "abc");
+        assert_snapshot_law(&f);
+    }
+
+    #[test]
+    fn meta_merges_deletes_later_wins_and_retains_one_event() {
+        let f = fold(&[
+            r#"{"kind":"meta","body":{"a":1,"b":"x"}}"#,
+            r#"{"kind":"x-n","body":{}}"#,
+            r#"{"kind":"meta","body":{"a":null,"b":"y","c":[1]}}"#,
+            r#"{"kind":"x-n","body":{}}"#,
+        ]);
+        let s = f.session();
+        assert_eq!(s.meta.keys().collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(
+            (s.meta["b"].as_str(), s.meta["c"].as_str()),
+            (r#""y""#, "[1]")
+        );
+        let r = f.retained();
+        assert_eq!(r.iter().map(|(q, _)| *q).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(r[1].1.body, r#"{"b":"y","c":[1]}"#);
+        assert_snapshot_law(&f);
+        let none = fold(&[r#"{"kind":"x-n","body":{}}"#]);
+        assert_eq!(none.retained().len(), 1, "no meta event, none invented");
+    }
+
+    #[test]
+    fn turns_open_end_and_reopen() {
         let s = fold(&[
-            r#"{"kind":"message","body":{"id":"a","role":"assistant","parts":[{"type":"tool_call","call_id":"c1","name":"x"},{"type":"tool_call","call_id":"c2","name":"y"},{"type":"tool_call","call_id":"c3","name":"z"}]}}"#,
-            r#"{"kind":"tool_run","body":{"call_id":"c2","event":"started"}}"#,
-            r#"{"kind":"tool_run","body":{"call_id":"c3","event":"started"}}"#,
-            r#"{"kind":"message","body":{"id":"r","role":"tool","parts":[{"type":"tool_result","call_id":"c3","content":"ok","outcome":"done"}]}}"#,
+            r#"{"kind":"turn","turn":1,"body":{"event":"started"}}"#,
+            r#"{"kind":"turn","turn":1,"body":{"event":"failed","reason":"boom"}}"#,
+            r#"{"kind":"turn","turn":3,"body":{"event":"started"}}"#,
+            r#"{"kind":"turn","turn":2,"body":{"event":"started"}}"#,
+            r#"{"kind":"turn","turn":3,"body":{"event":"aborted"}}"#,
         ])
         .session();
-        let states: Vec<_> = s.tool_calls.iter().map(|c| c.state.clone()).collect();
         assert_eq!(
-            states,
-            vec![
-                ToolCallState::NotStarted,
-                ToolCallState::Unknown,
-                ToolCallState::Answered {
-                    outcome: Some("done".into())
-                }
+            s.turns.iter().map(|t| t.turn).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        let t1 = &s.turns[0];
+        assert_eq!(
+            (t1.state, t1.started_seq, t1.ended_seq),
+            (TurnState::Failed, Some(1), Some(2))
+        );
+        assert_eq!(t1.reason.as_deref(), Some("boom"));
+        assert_eq!(s.turns[2].state, TurnState::Aborted);
+        assert_eq!(s.open_turn, Some(2), "turn 3 ended; 2 is still open");
+        let s = fold(&[
+            r#"{"kind":"turn","turn":1,"body":{"event":"started"}}"#,
+            r#"{"kind":"turn","turn":1,"body":{"event":"interrupted"}}"#,
+        ])
+        .session();
+        assert_eq!(
+            (s.turns[0].state, s.open_turn),
+            (TurnState::Interrupted, None)
+        );
+    }
+
+    #[test]
+    fn deltas_build_a_partial_body_by_part_index() {
+        let f = fold(&[
+            r#"{"kind":"delta","turn":4,"body":{"message_id":"a","index":2,"type":"tool_call","call_id":"c1","arguments":"{\"x\""}}"#,
+            r#"{"kind":"delta","body":{"message_id":"a","index":0,"type":"thinking","text":"hm"}}"#,
+            r#"{"kind":"delta","body":{"message_id":"a","index":2,"type":"tool_call","call_id":"c9","name":"sh","arguments":":1}"}}"#,
+            r#"{"kind":"delta","turn":5,"body":{"message_id":"a","index":0,"type":"thinking","text":" ok"}}"#,
+        ]);
+        let m = &f.session().messages[0];
+        assert_eq!(
+            (m.role, m.status, m.first_seq, m.last_seq),
+            (Role::Assistant, MessageStatus::Partial, 1, 4)
+        );
+        assert_eq!(m.turn, Some(5));
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        let want = serde_json::json!({"id":"a","role":"assistant","status":"partial","parts":[
+            {"type":"thinking","text":"hm ok"},
+            {"type":"tool_call","call_id":"c1","name":"sh","arguments":"{\"x\":1}"}]});
+        assert_eq!(
+            body, want,
+            "parts by index, index 1 skipped, first call_id/name kept"
+        );
+        assert!(!f.has_final_message("a"));
+        assert_snapshot_law(&f);
+    }
+
+    #[test]
+    fn final_message_supersedes_deltas_and_later_deltas_are_ignored() {
+        let f = fold(&[
+            r#"{"kind":"delta","body":{"message_id":"a","index":0,"type":"text","text":"Hel"}}"#,
+            r#"{"kind":"message","body":{"id":"u","role":"user"}}"#,
+            r#"{"kind":"delta","body":{"message_id":"a","index":1,"type":"tool_call","call_id":"c1","name":"sh"}}"#,
+            r#"{"kind":"delta","body":{"message_id":"a","index":0,"type":"text","text":"lo"}}"#,
+            r#"{"kind":"message","turn":2,"body":{"id":"a","role":"assistant","status":"partial","parts":[{"type":"text","text":"Hello"}]}}"#,
+            r#"{"kind":"delta","body":{"message_id":"a","index":0,"type":"text","text":"!"}}"#,
+        ]);
+        assert!(f.has_final_message("a"));
+        let s = f.session();
+        assert_eq!(
+            s.messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["a", "u"]
+        );
+        let a = &s.messages[0];
+        assert_eq!(
+            (a.status, a.first_seq, a.last_seq, a.turn),
+            (MessageStatus::Complete, 1, 5, Some(2))
+        );
+        assert!(a.body.contains("Hello") && !a.body.contains('!'));
+        assert_eq!(s.last_seq, 6);
+        let kept: Vec<u64> = f.retained().iter().map(|(q, _)| *q).collect();
+        assert_eq!(
+            kept,
+            [1, 2, 3, 5],
+            "first delta and the call-carrying one stay"
+        );
+        assert_snapshot_law(&f);
+    }
+
+    #[test]
+    fn tool_calls_not_started_unknown_answered() {
+        let f = fold(&[
+            r#"{"kind":"message","body":{"id":"r0","role":"tool","parts":[{"type":"tool_result","call_id":"c0","content":""}]}}"#,
+            r#"{"kind":"message","body":{"id":"a","role":"assistant","parts":[{"type":"tool_call","call_id":"c1","name":"x"},{"type":"tool_call","call_id":"c2","name":"y"},{"type":"tool_call","call_id":"c3","name":"z"}]}}"#,
+            r#"{"kind":"tool_run","body":{"call_id":"c2","event":"started"}}"#,
+            r#"{"kind":"tool_run","body":{"call_id":"c2","event":"finished"}}"#,
+            r#"{"kind":"tool_run","body":{"call_id":"c3","event":"started"}}"#,
+            r#"{"kind":"message","body":{"id":"r","role":"tool","parts":[{"type":"tool_result","call_id":"c3","content":"ok","outcome":"done"}]}}"#,
+            r#"{"kind":"tool_run","body":{"call_id":"c3","event":"started"}}"#,
+        ]);
+        let s = f.session();
+        let got: Vec<_> = s
+            .tool_calls
+            .iter()
+            .map(|c| {
+                (
+                    c.call_id.as_str(),
+                    c.name.as_str(),
+                    c.message_id.as_str(),
+                    c.state.clone(),
+                )
+            })
+            .collect();
+        let done = ToolCallState::Answered {
+            outcome: Some("done".into()),
+        };
+        assert_eq!(
+            got,
+            [
+                ("c0", "", "", ToolCallState::Answered { outcome: None }),
+                ("c1", "x", "a", ToolCallState::NotStarted),
+                ("c2", "y", "a", ToolCallState::Unknown),
+                ("c3", "z", "a", done),
             ]
         );
+        assert_snapshot_law(&f);
     }
 
     #[test]
     fn usage_is_idempotent_per_call_key_and_totals_are_derived() {
         let f = fold(&[
             r#"{"kind":"usage","body":{"call_key":"k","model":"m1","input":{"total":10},"output":{"total":1}}}"#,
-            r#"{"kind":"usage","body":{"call_key":"k","model":"m1","input":{"total":30},"output":{"total":3},"cost":{"amount":0.5,"currency":"USD"}}}"#,
-            r#"{"kind":"usage","body":{"call_key":"j","model":"m2","input":{"total":5},"output":{"total":2}}}"#,
+            r#"{"kind":"usage","body":{"call_key":"j","model":"m2","input":{"total":5,"cache_read":4},"output":{"total":2,"reasoning":1},"cost":{"amount":1.0,"currency":"EUR"}}}"#,
+            r#"{"kind":"usage","body":{"call_key":"k","model":"m1","input":{"total":30,"cache_write":3},"output":{"total":3},"cost":{"amount":0.5,"currency":"USD"}}}"#,
         ]);
         let s = f.session();
-        assert_eq!(s.usage_total.input, 35);
-        assert_eq!(s.usage_total.calls, 2);
-        assert_eq!(s.usage_by_model["m1"].output, 3);
-        assert_eq!(s.usage_by_model["m1"].cost["USD"], 0.5);
+        let t = &s.usage_total;
+        assert_eq!(
+            (
+                t.calls,
+                t.input,
+                t.cache_read,
+                t.cache_write,
+                t.output,
+                t.reasoning
+            ),
+            (2, 35, 4, 3, 5, 1)
+        );
+        assert_eq!((t.cost["USD"], t.cost["EUR"]), (0.5, 1.0));
+        assert_eq!(
+            (s.usage_by_model["m1"].calls, s.usage_by_model["m1"].input),
+            (1, 30)
+        );
+        assert_eq!(s.usage.iter().map(|u| u.seq).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(
             f.retained().iter().map(|(q, _)| *q).collect::<Vec<_>>(),
-            vec![2, 3]
+            [2, 3]
         );
+        assert_eq!(f.session(), s, "session() does not accumulate");
+        assert_snapshot_law(&f);
     }
 
     #[test]
-    fn meta_merges_deletes_and_retains_one_event() {
+    fn rewind_deactivates_and_reappend_reactivates_and_compaction_sets_context() {
         let f = fold(&[
-            r#"{"kind":"meta","body":{"a":1,"b":"x"}}"#,
-            r#"{"kind":"x-n","body":{}}"#,
-            r#"{"kind":"meta","body":{"a":null,"c":[1]}}"#,
-        ]);
-        let s = f.session();
-        assert_eq!(s.meta.len(), 2);
-        assert_eq!(s.meta["c"], "[1]");
-        let r = f.retained();
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[1].0, 3);
-        assert_eq!(r[1].1.body, r#"{"b":"x","c":[1]}"#);
-    }
-
-    #[test]
-    fn turns_rewind_and_compaction() {
-        let s = fold(&[
-            r#"{"kind":"turn","turn":1,"body":{"event":"started"}}"#,
             r#"{"kind":"message","body":{"id":"m1","role":"user"}}"#,
             r#"{"kind":"message","body":{"id":"m2","role":"assistant"}}"#,
-            r#"{"kind":"turn","turn":1,"body":{"event":"completed"}}"#,
-            r#"{"kind":"rewind","body":{"to_seq":2}}"#,
-            r#"{"kind":"turn","turn":2,"body":{"event":"started"}}"#,
+            r#"{"kind":"message","body":{"id":"m3","role":"assistant"}}"#,
+            r#"{"kind":"rewind","body":{"to_seq":1}}"#,
+            r#"{"kind":"message","body":{"id":"m3","role":"assistant"}}"#,
             r#"{"kind":"message","body":{"id":"s","role":"system"}}"#,
-            r#"{"kind":"compaction","body":{"summary_message_id":"s","through_seq":7}}"#,
-            r#"{"kind":"message","body":{"id":"m3","role":"user"}}"#,
-        ])
-        .session();
-        assert_eq!(s.open_turn, Some(2));
-        assert_eq!(s.turns[0].state, TurnState::Completed);
-        assert!(!s.messages[1].active, "m2 rewound");
-        assert!(s.messages[0].active);
-        let ctx: Vec<&str> = s.context().iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ctx, vec!["s", "m3"]);
+            r#"{"kind":"message","body":{"id":"m4","role":"user"}}"#,
+        ]);
+        let s = f.session();
+        let active: Vec<bool> = s.messages.iter().map(|m| m.active).collect();
+        assert_eq!(active, [true, false, true, true, true]);
+        let ids = |v: Vec<&MessageView>| v.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(s.context()), ["m1", "m3", "s", "m4"]);
+        let mut g = f.clone();
+        let c = ev(r#"{"kind":"compaction","body":{"summary_message_id":"s","through_seq":6}}"#);
+        g.apply(8, &c).unwrap();
+        let s = g.session();
+        assert_eq!(s.context_start.as_deref(), Some("s"));
+        assert_eq!(ids(s.context()), ["s", "m4"]);
+        assert_snapshot_law(&g);
     }
 
     #[test]
-    fn out_of_order_is_an_error() {
+    fn after_crash_interrupts_partial_messages_only() {
+        let f = fold(&[
+            r#"{"kind":"message","body":{"id":"u","role":"user"}}"#,
+            r#"{"kind":"turn","turn":1,"body":{"event":"started"}}"#,
+            r#"{"kind":"delta","body":{"message_id":"a","index":0,"type":"text","text":"x"}}"#,
+        ]);
+        let s = f.session().after_crash();
+        let st: Vec<_> = s.messages.iter().map(|m| m.status).collect();
+        assert_eq!(st, [MessageStatus::Complete, MessageStatus::Interrupted]);
+        assert_eq!((s.open_turn, s.turns[0].state), (Some(1), TurnState::Open));
+    }
+
+    #[test]
+    fn seqs_must_be_in_order() {
         let mut f = SessionFold::new();
-        let e = Event::from_envelope(r#"{"kind":"x-a","body":{}}"#, 0).unwrap();
+        let e = ev(r#"{"kind":"x-a","body":{}}"#);
         assert_eq!(
             f.apply(2, &e),
             Err(FoldError::OutOfOrder {
                 expected: 1,
                 got: 2
             })
+        );
+        assert_eq!(
+            f.apply(0, &e),
+            Err(FoldError::OutOfOrder {
+                expected: 1,
+                got: 0
+            })
+        );
+        f.apply_sparse(5, &e).unwrap();
+        assert!(f.apply_sparse(5, &e).is_err());
+        assert!(f.advance_to(4).is_err());
+        f.advance_to(9).unwrap();
+        assert_eq!(f.last_seq(), 9);
+        f.apply(10, &e).unwrap();
+        assert!(
+            FoldError::OutOfOrder {
+                expected: 1,
+                got: 2
+            }
+            .to_string()
+            .contains("expected 1")
         );
     }
 }
