@@ -102,17 +102,31 @@ pub struct ReadOnly {
     pub report: RecoveryReport,
 }
 
-/// The valid prefix of a scan: events of every segment up to and including the first one
-/// that does not end cleanly.
-fn valid_prefix(scan: &DirScan) -> Vec<(u64, Event)> {
+/// Moves the valid prefix out of a scan: the events of every segment up to and including the
+/// first one that does not end cleanly. Moving, not cloning: the scan is done with them.
+fn take_valid_prefix(scan: &mut DirScan) -> Vec<(u64, Event)> {
     let mut out = Vec::new();
-    for seg in &scan.segments {
-        out.extend(seg.events.iter().cloned());
+    for seg in &mut scan.segments {
+        out.append(&mut seg.events);
         if seg.stop != Stop::Clean {
             break;
         }
     }
     out
+}
+
+/// Decides what the scan means, reports it, and moves the valid prefix out (in that order: the
+/// report reads per-segment counts before the events leave the scan).
+fn plan_and_prefix(
+    scan: &mut DirScan,
+    mode: Mode,
+) -> (recover::Plan, Vec<(u64, Event)>, RecoveryReport) {
+    let plan = recover::plan(scan, mode);
+    let mut report = RecoveryReport::new(scan, &plan, mode);
+    let events = take_valid_prefix(scan);
+    report.records = events.len() as u64;
+    report.last_seq = events.last().map_or(0, |(s, _)| *s);
+    (plan, events, report)
 }
 
 fn fold_all(events: &[(u64, Event)]) -> SessionFold {
@@ -179,12 +193,9 @@ impl Journal {
         let lock = lock::acquire(st, dir)?;
         let removed_tmp = remove_tmp_files(st, dir)?;
 
-        let scan = scan_or_io(st, dir)?;
-        let plan = recover::plan(&scan, opts.recovery);
-        let events = valid_prefix(&scan);
-        let last_seq = events.last().map_or(0, |(s, _)| *s);
-        let mut report =
-            RecoveryReport::new(&scan, &plan, opts.recovery, events.len() as u64, last_seq);
+        let mut scan = scan_or_io(st, dir)?;
+        let (plan, events, mut report) = plan_and_prefix(&mut scan, opts.recovery);
+        let last_seq = report.last_seq;
         report.removed_tmp = removed_tmp;
 
         match plan.action {
@@ -283,7 +294,7 @@ impl Journal {
             }
             .into());
         }
-        let scan = scan_or_io(st, dir)?;
+        let mut scan = scan_or_io(st, dir)?;
         if scan.segments.is_empty() {
             return Err(JError::NotAJournal {
                 dir: dir.into(),
@@ -291,11 +302,7 @@ impl Journal {
             }
             .into());
         }
-        let plan = recover::plan(&scan, opts.recovery);
-        let events = valid_prefix(&scan);
-        let last_seq = events.last().map_or(0, |(s, _)| *s);
-        let report =
-            RecoveryReport::new(&scan, &plan, opts.recovery, events.len() as u64, last_seq);
+        let (_, events, report) = plan_and_prefix(&mut scan, opts.recovery);
         let fold = fold_all(&events);
         let session = fold.session().after_crash();
         Ok(ReadOnly {

@@ -64,8 +64,9 @@ pub struct RecoveryReport {
 }
 
 impl RecoveryReport {
-    /// Builds the report of a scan and its plan (before anything is applied).
-    pub fn new(scan: &DirScan, plan: &Plan, mode: Mode, records: u64, last_seq: u64) -> Self {
+    /// Builds the report of a scan and its plan (before anything is applied). The recovered
+    /// prefix (`records`, `last_seq`) is filled in by whoever takes it out of the scan.
+    pub fn new(scan: &DirScan, plan: &Plan, mode: Mode) -> Self {
         let segment_reports = scan
             .segments
             .iter()
@@ -92,8 +93,8 @@ impl RecoveryReport {
             mode,
             action: plan.action,
             case: plan.case,
-            records,
-            last_seq,
+            records: 0,
+            last_seq: 0,
             max_watermark: plan.max_watermark,
             segments: scan.segments.len(),
             segment_reports,

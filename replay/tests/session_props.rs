@@ -56,6 +56,23 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let id = 0..IDS.len();
     let call = 0..CALLS.len();
+    let delta = (
+        id.clone(),
+        0u32..3,
+        0..DeltaPart::ALL.len(),
+        0u8..4,
+        prop::option::of(call.clone()),
+        any::<bool>(),
+    )
+        .prop_map(|(id, index, part, frag, call, name)| Op::Delta {
+            id,
+            index,
+            part,
+            frag,
+            call,
+            name,
+        })
+        .boxed();
     prop_oneof![
         prop::collection::vec((0..META_KEYS.len(), prop::option::of(0u8..3)), 1..3)
             .prop_map(Op::Meta),
@@ -74,38 +91,9 @@ fn op() -> impl Strategy<Value = Op> {
                 results,
                 text
             }),
-        (
-            id.clone(),
-            0u32..3,
-            0..DeltaPart::ALL.len(),
-            0u8..4,
-            prop::option::of(call.clone()),
-            any::<bool>()
-        )
-            .prop_map(|(id, index, part, frag, call, name)| Op::Delta {
-                id,
-                index,
-                part,
-                frag,
-                call,
-                name
-            }),
-        (
-            id.clone(),
-            0u32..3,
-            0..DeltaPart::ALL.len(),
-            0u8..4,
-            prop::option::of(call.clone()),
-            any::<bool>()
-        )
-            .prop_map(|(id, index, part, frag, call, name)| Op::Delta {
-                id,
-                index,
-                part,
-                frag,
-                call,
-                name
-            }),
+        // Listed twice: a streamed session is mostly deltas.
+        delta.clone(),
+        delta,
         (
             0..KEYS.len(),
             0..MODELS.len(),
