@@ -391,7 +391,7 @@ pub fn compact_json(json: &str) -> String {
 
 type Obj = Map<String, Value>;
 
-fn req_str<'a>(o: &'a Obj, key: &str, field: &str) -> Result<&'a str, InputError> {
+pub(crate) fn req_str<'a>(o: &'a Obj, key: &str, field: &str) -> Result<&'a str, InputError> {
     match o.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::String(_)) => Err(InputError::new(field, "must not be empty")),
@@ -408,7 +408,7 @@ fn opt_str(o: &Obj, key: &str, field: &str) -> Result<Option<String>, InputError
     }
 }
 
-fn req_u64(o: &Obj, key: &str, field: &str) -> Result<u64, InputError> {
+pub(crate) fn req_u64(o: &Obj, key: &str, field: &str) -> Result<u64, InputError> {
     match o.get(key) {
         Some(v) => v
             .as_u64()
@@ -445,7 +445,7 @@ fn req_enum<T>(
     parse(s).ok_or_else(|| InputError::new(field, format!("unknown value {s:?}")))
 }
 
-fn typed_kind(kind: &str, b: &Obj) -> Result<Kind, InputError> {
+pub(crate) fn typed_kind(kind: &str, b: &Obj) -> Result<Kind, InputError> {
     Ok(match kind {
         "session" => {
             return Err(InputError::new(
@@ -547,7 +547,7 @@ fn valid_extension_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn message_info(b: &Obj) -> Result<MessageInfo, InputError> {
+pub(crate) fn message_info(b: &Obj) -> Result<MessageInfo, InputError> {
     let mut info = MessageInfo {
         id: req_str(b, "id", "body.id")?.to_string(),
         role: req_enum(b, "role", "body.role", Role::parse)?,

@@ -9,10 +9,12 @@ pub mod codec;
 pub mod error;
 pub mod event;
 pub mod group_commit;
+pub mod killpoint;
 pub mod lock;
 pub mod record;
 pub mod segment;
 pub mod storage;
+pub mod stored;
 pub mod writer;
 
 pub use error::{Error, InputError, LockHolder, Result};
