@@ -22,6 +22,9 @@ pub enum Error {
         /// The full report.
         report: Box<RecoveryReport>,
     },
+    /// A compaction step failed. Nothing appended is lost: before the snapshot's rename the
+    /// log is untouched; after it, only files the snapshot covers are left to delete.
+    Compaction(turnwal_replay::compact::CompactError),
 }
 
 impl fmt::Display for Error {
@@ -38,6 +41,7 @@ impl fmt::Display for Error {
                 "refusing to open for writing ({}): {file} at offset {offset}: {reason}",
                 report.case
             ),
+            Error::Compaction(e) => write!(f, "compaction: {e}"),
         }
     }
 }
@@ -47,6 +51,7 @@ impl std::error::Error for Error {
         match self {
             Error::Journal(e) => Some(e),
             Error::Refused { .. } => None,
+            Error::Compaction(e) => Some(e),
         }
     }
 }

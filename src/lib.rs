@@ -25,6 +25,7 @@
 //! Layout: [`turnwal_journal`] is the write path (format, storage seam, writer, group commit),
 //! [`turnwal_replay`] the read path (scan, recovery table, session fold). This crate joins them.
 
+mod compaction;
 mod error;
 mod report;
 
@@ -32,13 +33,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub use compaction::{CompactionPolicy, CompactionReport, CompactionStatus};
 pub use error::{Error, Result};
-pub use report::{RecoveryReport, SegmentReport};
+pub use report::{Ignored, RecoveryReport, SegmentReport, SnapshotReport};
 pub use turnwal_journal::event::{self, Event, Kind};
 pub use turnwal_journal::segment::SessionId;
 pub use turnwal_journal::storage::{self, RealFs, Storage};
 pub use turnwal_journal::writer::{SyncPolicy, WriterOptions};
 pub use turnwal_journal::{InputError, LockHolder};
+pub use turnwal_replay::compact::CompactError;
 pub use turnwal_replay::recover::{Action, Mode, Status};
 pub use turnwal_replay::session::{Session, SessionFold};
 
@@ -48,6 +51,7 @@ use turnwal_journal::writer::{ResumePoint, Writer};
 use turnwal_journal::{Error as JError, lock};
 use turnwal_replay::recover::{self, apply_cut};
 use turnwal_replay::scan::{self, DirScan, Stop};
+use turnwal_replay::snapshot::{self, Snapshot};
 
 /// How to open a journal.
 #[derive(Debug, Clone)]
@@ -64,6 +68,9 @@ pub struct Options {
     pub storage: Arc<dyn Storage>,
     /// Session id for a new journal (default: random).
     pub session_id: Option<SessionId>,
+    /// When to compact the log into a snapshot (default: automatically, see
+    /// [`CompactionPolicy`]).
+    pub compaction: CompactionPolicy,
 }
 
 impl Default for Options {
@@ -75,6 +82,7 @@ impl Default for Options {
             recovery: Mode::default(),
             storage: Arc::new(RealFs),
             session_id: None,
+            compaction: CompactionPolicy::default(),
         }
     }
 }
@@ -83,16 +91,28 @@ impl Default for Options {
 /// concurrently; `Always` appenders then share fsyncs.
 #[derive(Debug)]
 pub struct Journal {
-    dir: PathBuf,
-    writer: Writer,
-    fold: Mutex<SessionFold>,
-    recovered_after_crash: bool,
+    inner: Arc<Inner>,
 }
 
-/// A read-only view: the valid prefix of the log, folded, and the report. Never changes a byte.
+/// The journal's state, shared with a background compaction.
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    writer: Writer,
+    /// Every append holds this while it writes, so events are folded in seq order, and a
+    /// compaction holding it sees no append in flight.
+    fold: Mutex<SessionFold>,
+    recovered_after_crash: bool,
+    compaction: compaction::State,
+}
+
+/// A read-only view: the newest snapshot and the valid prefix of the log after it, folded, and
+/// the report. Never changes a byte.
 #[derive(Debug)]
 pub struct ReadOnly {
-    /// Every valid event in seq order.
+    /// Every stored event in seq order: the snapshot's (superseded events are no longer
+    /// stored, so seqs may skip), then every valid event of the log after it.
     pub events: Vec<(u64, Event)>,
     /// The fold of those events (for snapshots).
     pub fold: SessionFold,
@@ -103,7 +123,8 @@ pub struct ReadOnly {
 }
 
 /// Moves the valid prefix out of a scan: the events of every segment up to and including the
-/// first one that does not end cleanly. Moving, not cloning: the scan is done with them.
+/// first one that does not end cleanly, above the snapshot's `base_seq`. Moving, not cloning:
+/// the scan is done with them.
 fn take_valid_prefix(scan: &mut DirScan) -> Vec<(u64, Event)> {
     let mut out = Vec::new();
     for seg in &mut scan.segments {
@@ -112,37 +133,92 @@ fn take_valid_prefix(scan: &mut DirScan) -> Vec<(u64, Event)> {
             break;
         }
     }
+    let base = scan.base_seq;
+    if out.first().is_some_and(|(s, _)| *s <= base) {
+        out.retain(|(s, _)| *s > base);
+    }
     out
 }
 
-/// Decides what the scan means, reports it, and moves the valid prefix out (in that order: the
-/// report reads per-segment counts before the events leave the scan).
-fn plan_and_prefix(
-    scan: &mut DirScan,
-    mode: Mode,
-) -> (recover::Plan, Vec<(u64, Event)>, RecoveryReport) {
-    let plan = recover::plan(scan, mode);
-    let mut report = RecoveryReport::new(scan, &plan, mode);
-    let events = take_valid_prefix(scan);
-    report.records = events.len() as u64;
-    report.last_seq = events.last().map_or(0, |(s, _)| *s);
-    (plan, events, report)
+/// What opening found: the snapshot, the log after it, the plan and the report.
+struct Opened {
+    snapshot: Option<Snapshot>,
+    scan: DirScan,
+    plan: recover::Plan,
+    events: Vec<(u64, Event)>,
+    report: RecoveryReport,
 }
 
-fn fold_all(events: &[(u64, Event)]) -> SessionFold {
-    let mut fold = SessionFold::new();
+/// Loads the newest whole snapshot, scans the segments after it, decides what the scan means,
+/// reports it, and moves the valid prefix out (in that order: the report reads per-segment
+/// counts before the events leave the scan).
+fn load(st: &dyn Storage, dir: &Path, mode: Mode) -> Result<Opened> {
+    let (newest, ignored) =
+        snapshot::load_newest(st, dir).map_err(|e| JError::io("read", dir, e))?;
+    let base = newest.as_ref().map_or(0, |(_, s)| s.through_seq);
+    let mut scan = scan::scan_dir_after(st, dir, base)
+        .map_err(|(path, source)| JError::io("read", path, source))?;
+    if let Some((name, snap)) = &newest
+        && scan.gap.is_none()
+        && let Some(h) = scan.segments.first().and_then(|s| s.header)
+        && h.session_id.to_string() != snap.session_id
+    {
+        scan.gap = Some((
+            name.clone(),
+            format!(
+                "snapshot is of session {}, the segments of session {}",
+                snap.session_id, h.session_id
+            ),
+        ));
+    }
+    let plan = recover::plan(&scan, mode);
+    let mut report = RecoveryReport::new(&scan, &plan, mode);
+    let events = take_valid_prefix(&mut scan);
+    let snap_records = newest.as_ref().map_or(0, |(_, s)| s.events.len() as u64);
+    report.records = snap_records + events.len() as u64;
+    report.last_seq = events.last().map_or(base, |(s, _)| *s);
+    report.ignored_snapshots = ignored
+        .into_iter()
+        .map(|(file, reason)| Ignored { file, reason })
+        .collect();
+    report.snapshot = newest.as_ref().map(|(file, s)| SnapshotReport {
+        file: file.clone(),
+        through_seq: s.through_seq,
+        records: s.events.len() as u64,
+        bytes: s.bytes,
+    });
+    Ok(Opened {
+        snapshot: newest.map(|(_, s)| s),
+        scan,
+        plan,
+        events,
+        report,
+    })
+}
+
+/// Folds the snapshot, then the log after it.
+fn fold_all(snapshot: Option<&Snapshot>, events: &[(u64, Event)]) -> Result<SessionFold> {
+    let fold_err = |e: turnwal_replay::session::FoldError| {
+        Error::from(JError::Corrupt {
+            file: PathBuf::from("snapshot"),
+            offset: 0,
+            reason: e.to_string(),
+        })
+    };
+    let mut fold = match snapshot {
+        Some(s) => {
+            SessionFold::from_retained(s.events.iter().cloned(), s.through_seq).map_err(fold_err)?
+        }
+        None => SessionFold::new(),
+    };
     for (seq, e) in events {
-        // The scan guarantees contiguous seqs; a fold error would be a bug, never lose data
-        // over it: stop folding and keep what is folded.
+        // The scan guarantees contiguous seqs after the snapshot; a fold error would be a
+        // bug: never lose data over it, stop folding and keep what is folded.
         if fold.apply(*seq, e).is_err() {
             break;
         }
     }
-    fold
-}
-
-fn scan_or_io(storage: &dyn Storage, dir: &Path) -> Result<DirScan> {
-    scan::scan_dir(storage, dir).map_err(|(path, source)| JError::io("read", path, source).into())
+    Ok(fold)
 }
 
 fn refused(plan: &recover::Plan, report: RecoveryReport) -> Error {
@@ -161,8 +237,9 @@ fn refused(plan: &recover::Plan, report: RecoveryReport) -> Error {
 
 impl Journal {
     /// Opens (or creates) the journal in `dir` for writing: takes the writer lock, removes stray
-    /// tmp files, scans, applies the recovery table (cutting a proven torn tail into
-    /// quarantine), and resumes appending after the last valid event.
+    /// tmp files, loads the newest whole snapshot, scans the segments after it, applies the
+    /// recovery table (cutting a proven torn tail into quarantine), finishes a compaction that
+    /// crashed before deleting what it covered, and resumes appending after the last event.
     ///
     /// Fails with [`Error::Refused`] on corruption (or any damage in `Strict` mode) without
     /// changing anything, and with `Locked` naming the holder if another writer has it.
@@ -182,8 +259,11 @@ impl Journal {
             st.create_dir_all(dir)
                 .map_err(|e| JError::io("mkdir", dir, e))?;
         }
-        let has_segments = !segment::list_segments(st, dir)?.is_empty();
-        if !has_segments && !opts.create {
+        let has_files = !segment::list_segments(st, dir)?.is_empty()
+            || !snapshot::list(st, dir)
+                .map_err(|e| JError::io("list", dir, e))?
+                .is_empty();
+        if !has_files && !opts.create {
             return Err(JError::NotAJournal {
                 dir: dir.into(),
                 reason: "no segment files".into(),
@@ -193,8 +273,13 @@ impl Journal {
         let lock = lock::acquire(st, dir)?;
         let removed_tmp = remove_tmp_files(st, dir)?;
 
-        let mut scan = scan_or_io(st, dir)?;
-        let (plan, events, mut report) = plan_and_prefix(&mut scan, opts.recovery);
+        let Opened {
+            snapshot,
+            scan,
+            plan,
+            events,
+            mut report,
+        } = load(st, dir, opts.recovery)?;
         let last_seq = report.last_seq;
         report.removed_tmp = removed_tmp;
 
@@ -219,10 +304,36 @@ impl Journal {
                 .into());
             }
         }
+        let base = scan.base_seq;
+        if let Some(first) = scan.segments.first()
+            && base > 0
+        {
+            // Finish a compaction that crashed after installing its snapshot.
+            let removed = turnwal_replay::compact::remove_covered(
+                st,
+                dir,
+                base,
+                first.id,
+                turnwal_replay::compact::Stage::Open,
+            )
+            .map_err(Error::Compaction)?;
+            report.removed_covered = removed.snapshots;
+            report.removed_covered.extend(removed.segments);
+        }
 
         let mut writer_opts = opts.writer.clone();
         writer_opts.sync = opts.sync;
-        let mut fold = fold_all(&events);
+        let mut fold = fold_all(snapshot.as_ref(), &events)?;
+        let log_bytes: u64 = scan
+            .segments
+            .iter()
+            .map(|s| {
+                s.valid_end
+                    .saturating_sub(segment::SEGMENT_HEADER_BYTES as u64)
+            })
+            .sum();
+        let snapshot_bytes = snapshot.as_ref().map_or(0, |s| s.bytes);
+        drop(snapshot);
         let writer = match scan.segments.last() {
             None => {
                 let id = opts.session_id.unwrap_or_else(SessionId::random);
@@ -270,12 +381,18 @@ impl Journal {
             }
         };
         let recovered_after_crash = report.cut_applied;
+        let compaction =
+            compaction::State::new(opts.compaction.clone(), base, snapshot_bytes, log_bytes);
         Ok((
             Journal {
-                dir: dir.to_path_buf(),
-                writer,
-                fold: Mutex::new(fold),
-                recovered_after_crash,
+                inner: Arc::new(Inner {
+                    dir: dir.to_path_buf(),
+                    storage,
+                    writer,
+                    fold: Mutex::new(fold),
+                    recovered_after_crash,
+                    compaction,
+                }),
             },
             report,
         ))
@@ -283,7 +400,8 @@ impl Journal {
 
     /// Reads the journal in `dir` without taking the lock or changing a byte. Works on a
     /// corrupt journal too: returns the valid prefix and a report that says what is wrong.
-    /// Safe while a writer appends: it sees a consistent prefix.
+    /// Safe while a writer appends and compacts: it sees a consistent prefix (if a compaction
+    /// removes files between listing and reading, it reads again).
     pub fn open_read_only(dir: impl AsRef<Path>, opts: &Options) -> Result<ReadOnly> {
         let dir = dir.as_ref();
         let st = opts.storage.as_ref();
@@ -294,27 +412,49 @@ impl Journal {
             }
             .into());
         }
-        let mut scan = scan_or_io(st, dir)?;
-        if scan.segments.is_empty() {
+        let mut attempts = 0;
+        let opened = loop {
+            attempts += 1;
+            let snapshots_before =
+                snapshot::list(st, dir).map_err(|e| JError::io("list", dir, e))?;
+            let opened = load(st, dir, opts.recovery)?;
+            if opened.report.status == Status::Clean || attempts >= READ_ATTEMPTS {
+                break opened;
+            }
+            // A compaction may have installed a snapshot and removed segments while this read
+            // was listing them: if the set of snapshots changed, read again.
+            let snapshots_after =
+                snapshot::list(st, dir).map_err(|e| JError::io("list", dir, e))?;
+            if snapshots_after == snapshots_before {
+                break opened;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        if opened.scan.segments.is_empty() && opened.snapshot.is_none() {
             return Err(JError::NotAJournal {
                 dir: dir.into(),
                 reason: "no segment files".into(),
             }
             .into());
         }
-        let (_, events, report) = plan_and_prefix(&mut scan, opts.recovery);
-        let fold = fold_all(&events);
+        let fold = fold_all(opened.snapshot.as_ref(), &opened.events)?;
         let session = fold.session().after_crash();
+        let mut events: Vec<(u64, Event)> = opened
+            .snapshot
+            .map(|s| {
+                s.events
+                    .into_iter()
+                    .map(|(q, e)| (q, Arc::unwrap_or_clone(e)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        events.extend(opened.events);
         Ok(ReadOnly {
             events,
             fold,
             session,
-            report,
+            report: opened.report,
         })
-    }
-
-    fn fold(&self) -> MutexGuard<'_, SessionFold> {
-        self.fold.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends `event`. It is in the kernel when this returns (`kill -9` safe); under
@@ -323,8 +463,9 @@ impl Journal {
     /// Refused with nothing written: `session` events, deltas for a message that already has its
     /// final form, records over the size limit. A failed write poisons the journal.
     pub fn append(&self, event: &Event) -> Result<u64> {
+        let inner = &self.inner;
         let seq = {
-            let mut fold = self.fold();
+            let mut fold = inner.fold();
             match &event.kind {
                 Kind::Session(_) => {
                     return Err(InputError::new(
@@ -342,12 +483,13 @@ impl Journal {
                 }
                 _ => {}
             }
-            self.writer.write_with(event, |seq, e| {
+            inner.writer.write_with(event, |seq, e| {
                 // Seqs come from the writer in order under its lock, so this cannot fail.
                 let _ = fold.apply(seq, e);
             })?
         };
-        self.writer.apply_policy(seq)?;
+        inner.writer.apply_policy(seq)?;
+        compaction::maybe_start(&self.inner, seq);
         Ok(seq)
     }
 
@@ -360,60 +502,100 @@ impl Journal {
     /// Appends and waits until the event is durable, whatever the policy.
     pub fn append_durable(&self, event: &Event) -> Result<u64> {
         let seq = self.append(event)?;
-        self.writer.wait_durable(seq)?;
+        self.inner.writer.wait_durable(seq)?;
         Ok(seq)
     }
 
     /// Makes everything appended so far durable. Returns the durable watermark.
     pub fn sync(&self) -> Result<u64> {
-        Ok(self.writer.sync()?)
+        Ok(self.inner.writer.sync()?)
     }
 
     /// Highest seq that is durable against power loss.
     pub fn durable_seq(&self) -> u64 {
-        self.writer.durable_seq()
+        self.inner.writer.durable_seq()
     }
 
     /// Highest seq appended.
     pub fn last_seq(&self) -> u64 {
-        self.writer.last_seq()
+        self.inner.writer.last_seq()
     }
 
     /// Blocks until `seq` is durable.
     pub fn wait_durable(&self, seq: u64) -> Result<u64> {
-        Ok(self.writer.wait_durable(seq)?)
+        Ok(self.inner.writer.wait_durable(seq)?)
     }
 
     /// Blocks until the durable watermark passes `seen` or `timeout` elapses; returns it.
     pub fn wait_durable_after(&self, seen: u64, timeout: Duration) -> Result<u64> {
-        Ok(self.writer.wait_durable_after(seen, timeout)?)
+        Ok(self.inner.writer.wait_durable_after(seen, timeout)?)
     }
 
     /// The materialised session as appended so far.
     pub fn session(&self) -> Session {
-        let s = self.fold().session();
-        if self.recovered_after_crash {
+        let s = self.inner.fold().session();
+        if self.inner.recovered_after_crash {
             s.after_crash()
         } else {
             s
         }
     }
 
+    /// Compacts now: folds everything appended so far into a new snapshot and removes the
+    /// segments and snapshots it covers (see [`CompactionReport`] for what it did and how long
+    /// appends waited). Waits for a background compaction in progress first. A snapshot that
+    /// would hold fewer messages than the log is refused with [`CompactError::Shrink`] and
+    /// nothing on disk changes.
+    pub fn compact(&self) -> Result<CompactionReport> {
+        self.inner.compact()
+    }
+
+    /// Compactions so far, the last report and the last background error.
+    pub fn compaction_status(&self) -> CompactionStatus {
+        self.inner.compaction.status()
+    }
+
     /// Number of group-commit syncs so far.
     pub fn sync_count(&self) -> u64 {
-        self.writer.sync_count()
+        self.inner.writer.sync_count()
     }
 
     /// The journal directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.inner.dir
     }
 
-    /// Syncs everything, stops background work and releases the lock.
+    /// Waits for a background compaction, compacts if the policy says `on_close`, syncs
+    /// everything, stops background work and releases the lock.
     pub fn close(self) -> Result<u64> {
-        Ok(self.writer.close()?)
+        self.inner.compaction.join();
+        let compacted = if self.inner.compaction.policy().on_close {
+            self.inner.compact().map(|_| ())
+        } else {
+            Ok(())
+        };
+        let synced = self.inner.writer.close();
+        compacted?;
+        Ok(synced?)
     }
 }
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // A background compaction holds the lock through `inner`: let it finish, so the
+        // journal can be reopened as soon as this returns.
+        self.inner.compaction.join();
+    }
+}
+
+impl Inner {
+    fn fold(&self) -> MutexGuard<'_, SessionFold> {
+        self.fold.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How many times a read-only open reads again when a compaction changed the files under it.
+const READ_ATTEMPTS: u32 = 20;
 
 /// Removes `*.tmp` files a crash left behind (never part of the journal).
 fn remove_tmp_files(st: &dyn Storage, dir: &Path) -> Result<Vec<String>> {

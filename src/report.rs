@@ -28,6 +28,28 @@ pub struct SegmentReport {
     pub max_watermark: u64,
 }
 
+/// The snapshot a journal was opened from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotReport {
+    /// File name.
+    pub file: String,
+    /// Every event at or below this seq is folded into it.
+    pub through_seq: u64,
+    /// Events it holds.
+    pub records: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// A file left out of the journal, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ignored {
+    /// File name.
+    pub file: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// What opening (or verifying) a journal found, and what it did about it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecoveryReport {
@@ -39,10 +61,20 @@ pub struct RecoveryReport {
     pub action: Action,
     /// The table row that decided.
     pub case: &'static str,
-    /// Valid records in the recovered prefix.
+    /// Events recovered: those of the snapshot plus the valid records of the log after it.
     pub records: u64,
-    /// Last seq of the recovered prefix (0 for none).
+    /// Last seq recovered (0 for none).
     pub last_seq: u64,
+    /// The newest snapshot that read back whole, if any; the log is applied after it.
+    pub snapshot: Option<SnapshotReport>,
+    /// Newer snapshot files that did not read back whole (never used, never deleted).
+    pub ignored_snapshots: Vec<Ignored>,
+    /// Segments wholly covered by the snapshot (left by a compaction that crashed before
+    /// deleting them): not read.
+    pub covered_segments: Vec<String>,
+    /// Covered segments and older snapshots a writer deleted on open, finishing such a
+    /// compaction.
+    pub removed_covered: Vec<String>,
     /// Highest durable watermark stated on disk.
     pub max_watermark: u64,
     /// Number of segment files.
@@ -95,6 +127,14 @@ impl RecoveryReport {
             case: plan.case,
             records: 0,
             last_seq: 0,
+            snapshot: None,
+            ignored_snapshots: Vec::new(),
+            covered_segments: scan
+                .covered
+                .iter()
+                .map(|&id| turnwal_journal::segment::segment_name(id))
+                .collect(),
+            removed_covered: Vec::new(),
             max_watermark: plan.max_watermark,
             segments: scan.segments.len(),
             segment_reports,

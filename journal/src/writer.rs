@@ -6,6 +6,7 @@
 //! comes from the group commit ([`crate::group_commit`]) according to [`SyncPolicy`].
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -105,6 +106,7 @@ pub struct Writer {
     active: Mutex<Active>,
     commit: Arc<Commit>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    appended_bytes: AtomicU64,
     _lock: WriterLock,
 }
 
@@ -227,6 +229,7 @@ impl Writer {
             active: Mutex::new(active),
             commit,
             flusher: Mutex::new(flusher),
+            appended_bytes: AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -297,6 +300,8 @@ impl Writer {
         }
         a.head = end;
         a.next_seq = seq + 1;
+        self.appended_bytes
+            .fetch_add(frame_len as u64, Ordering::Relaxed);
         written(seq, event);
         let unsynced = self.commit.written(seq, frame_len as u64);
         drop(a);
@@ -368,6 +373,24 @@ impl Writer {
                 Err(e)
             }
         }
+    }
+
+    /// Seals the active segment if it holds any record, and starts the next one. Afterwards
+    /// every event appended so far is in a sealed, fdatasynced segment, and the active
+    /// segment (whose id is returned) starts at `last_seq() + 1`. Call it while no append can
+    /// run (compaction holds the journal's fold lock) to know exactly where the cut is.
+    pub fn seal(&self) -> Result<u64> {
+        let mut a = self.active();
+        self.commit.check()?;
+        if a.head > SEGMENT_HEADER_BYTES as u64 {
+            self.rotate(&mut a)?;
+        }
+        Ok(a.header.segment_id)
+    }
+
+    /// Frame bytes written since this writer started (all segments).
+    pub fn appended_bytes(&self) -> u64 {
+        self.appended_bytes.load(Ordering::Relaxed)
     }
 
     /// Makes everything appended so far durable; returns the durable watermark.

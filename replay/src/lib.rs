@@ -2,8 +2,10 @@
 //!
 //! [`scan`] reads segments and classifies where each stops (pure, read-only); [`recover`] turns
 //! that into a decision with a labelled table and, separately, applies a cut; [`session`] folds
-//! events into the materialised session; [`snapshot`] writes the JSONL snapshot layout.
+//! events into the materialised session; [`snapshot`] writes and reads the JSONL snapshot;
+//! [`compact`] installs a snapshot crash-safely and removes what it covers.
 
+pub mod compact;
 pub mod recover;
 pub mod scan;
 pub mod session;

@@ -302,9 +302,16 @@ pub fn plan(scan: &DirScan, mode: Mode) -> Plan {
             reason: "segment missing from the chain".into(),
         });
     }
+    if let Some((file, reason)) = &scan.gap {
+        problems.push(Problem {
+            file: file.clone(),
+            offset: 0,
+            reason: reason.clone(),
+        });
+    }
     let (case, seg) = match decided {
         Some((c, s)) => (c, Some(s)),
-        None if !scan.missing.is_empty() => (
+        None if !scan.missing.is_empty() || scan.gap.is_some() => (
             decide(StopKind::SeqMismatch, Sealed, Acknowledged, mode),
             None,
         ),

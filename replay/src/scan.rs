@@ -203,22 +203,33 @@ fn search_after(bytes: &[u8], id: u64, from: usize, data_end: usize) -> Vec<Foun
 /// The scan of a whole journal directory.
 #[derive(Debug, Clone, Default)]
 pub struct DirScan {
-    /// Segments in id order.
+    /// Segments in id order (those a snapshot covers wholly are left out).
     pub segments: Vec<SegmentScan>,
     /// Problems with the set of files itself (missing segment ids).
     pub missing: Vec<u64>,
+    /// The snapshot's `through_seq` the scan started after (0: no snapshot). Events at or
+    /// below it in the first segment are the snapshot's, not the log's.
+    pub base_seq: u64,
+    /// Segments wholly at or below `base_seq`: left over by a compaction that crashed before
+    /// deleting them. Not scanned; a writer deletes them.
+    pub covered: Vec<u64>,
+    /// The segments do not continue the snapshot: (file, reason).
+    pub gap: Option<(String, String)>,
 }
 
 impl DirScan {
-    /// Highest watermark stated by any valid frame, before or after damage, in any segment.
+    /// Highest watermark stated by any valid frame, before or after damage, in any segment;
+    /// at least `base_seq`, since compaction makes every event it covers durable first.
     pub fn max_watermark(&self) -> u64 {
-        self.segments
+        let frames = self
+            .segments
             .iter()
             .flat_map(|s| {
                 std::iter::once(s.max_watermark).chain(s.found_after.iter().map(|f| f.watermark))
             })
             .max()
-            .unwrap_or(0)
+            .unwrap_or(0);
+        frames.max(self.base_seq)
     }
 }
 
@@ -226,12 +237,93 @@ impl DirScan {
 /// last one is copied, since a writer may still truncate it. The chain of seqs continues across
 /// segments; scanning goes on after a damaged segment so later watermarks are seen.
 pub fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<DirScan, (PathBuf, std::io::Error)> {
-    let ids = match segment::list_segments(storage, dir) {
+    scan_dir_after(storage, dir, 0)
+}
+
+/// Like [`scan_dir`], for a journal whose snapshot holds every event through `base_seq`.
+///
+/// Segments wholly at or below `base_seq` are skipped (listed in [`DirScan::covered`]): a
+/// segment is wholly covered when a later segment's header says it starts at or before
+/// `base_seq + 1`. Scanning starts at the last segment that starts at or before
+/// `base_seq + 1`. Recorded as a [`DirScan::gap`]: no segment at all, a first segment that
+/// starts after `base_seq + 1`, or segments whose clean chain ends below `base_seq`.
+pub fn scan_dir_after(
+    storage: &dyn Storage,
+    dir: &Path,
+    base_seq: u64,
+) -> Result<DirScan, (PathBuf, std::io::Error)> {
+    let mut ids = match segment::list_segments(storage, dir) {
         Ok(ids) => ids,
         Err(turnwal_journal::Error::Io { path, source, .. }) => return Err((path, source)),
         Err(e) => return Err((dir.to_path_buf(), std::io::Error::other(e.to_string()))),
     };
-    let mut out = DirScan::default();
+    let mut out = DirScan {
+        base_seq,
+        ..DirScan::default()
+    };
+    if base_seq > 0 {
+        let mut start = 0;
+        for (i, &id) in ids.iter().enumerate() {
+            match read_header(storage, &segment::segment_path(dir, id)) {
+                Some(h) if h.first_seq <= base_seq + 1 => start = i,
+                _ => break,
+            }
+        }
+        out.covered = ids.drain(..start).collect();
+    }
+    scan_ids(storage, dir, &ids, &mut out);
+    if base_seq > 0 {
+        out.gap = snapshot_gap(&out, base_seq);
+    }
+    Ok(out)
+}
+
+fn read_header(storage: &dyn Storage, path: &Path) -> Option<SegmentHeader> {
+    let f = storage.open(path, OpenMode::ReadOnly).ok()?;
+    let mut buf = [0u8; SEGMENT_HEADER_BYTES];
+    let n = f.read_at(0, &mut buf).ok()?;
+    SegmentHeader::decode(&buf[..n]).ok()
+}
+
+/// Whether the scanned segments continue a snapshot through `base`.
+fn snapshot_gap(scan: &DirScan, base: u64) -> Option<(String, String)> {
+    let Some(first) = scan.segments.first() else {
+        return Some((
+            String::new(),
+            format!("no segment continues the snapshot through seq {base}"),
+        ));
+    };
+    let name = crate::recover::file_name(&first.path);
+    let h = first.header?; // a bad header is reported by the scan itself
+    if h.first_seq > base + 1 {
+        return Some((
+            name,
+            format!(
+                "starts at seq {}, but the snapshot ends at seq {base}: events {}..{} are missing",
+                h.first_seq,
+                base + 1,
+                h.first_seq - 1
+            ),
+        ));
+    }
+    // Only a clean chain can be judged here; damage is reported by the scan.
+    if scan.segments.iter().any(|s| s.stop != Stop::Clean) {
+        return None;
+    }
+    let last = scan.segments.last()?;
+    let end = last
+        .last_seq()
+        .or_else(|| last.header.map(|h| h.first_seq - 1))
+        .unwrap_or(0);
+    (end < base).then(|| {
+        (
+            crate::recover::file_name(&last.path),
+            format!("the log ends at seq {end}, below the snapshot's through_seq {base}"),
+        )
+    })
+}
+
+fn scan_ids(storage: &dyn Storage, dir: &Path, ids: &[u64], out: &mut DirScan) {
     let mut expected_first: Option<u64> = None;
     let mut prev_id: Option<u64> = None;
     let mut session = None;
@@ -290,5 +382,4 @@ pub fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<DirScan, (PathBuf, 
         };
         out.segments.push(scan);
     }
-    Ok(out)
 }

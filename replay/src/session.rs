@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 use turnwal_journal::event::{DeltaPart, Event, Kind, Role, ToolRunEvent, TurnEvent, UsageInfo};
@@ -252,7 +253,9 @@ pub struct SessionFold {
     usage_keys: HashMap<String, usize>,
     open_turns: BTreeSet<u64>,
     last_meta_seq: Option<u64>,
-    events: Vec<(u64, Event)>,
+    /// The events `retained()` chooses from: every event folded, minus what `prune` dropped.
+    /// Shared, so a snapshot can take them without copying bodies.
+    events: Vec<(u64, Arc<Event>)>,
 }
 
 impl SessionFold {
@@ -263,13 +266,14 @@ impl SessionFold {
 
     /// Rebuilds a fold from a snapshot: `events` as [`SessionFold::retained`] returned them
     /// (strictly increasing seqs, gaps allowed) and the snapshot's `through_seq`.
-    pub fn from_retained<I>(events: I, through_seq: u64) -> Result<Self, FoldError>
+    pub fn from_retained<I, E>(events: I, through_seq: u64) -> Result<Self, FoldError>
     where
-        I: IntoIterator<Item = (u64, Event)>,
+        I: IntoIterator<Item = (u64, E)>,
+        E: Into<Arc<Event>>,
     {
         let mut fold = Self::new();
         for (seq, e) in events {
-            fold.apply_sparse(seq, &e)?;
+            fold.apply_sparse_shared(seq, e.into())?;
         }
         fold.advance_to(through_seq)?;
         Ok(fold)
@@ -298,19 +302,36 @@ impl SessionFold {
         if seq != expected {
             return Err(FoldError::OutOfOrder { expected, got: seq });
         }
-        self.fold_event(seq, event);
+        self.fold_event(seq, Arc::new(event.clone()));
         Ok(())
     }
 
     /// Applies a snapshot event: `seq` must be above `last_seq()`, gaps are allowed because a
     /// snapshot leaves superseded events out.
     pub fn apply_sparse(&mut self, seq: u64, event: &Event) -> Result<(), FoldError> {
+        self.apply_sparse_shared(seq, Arc::new(event.clone()))
+    }
+
+    fn apply_sparse_shared(&mut self, seq: u64, event: Arc<Event>) -> Result<(), FoldError> {
         let expected = self.session.last_seq + 1;
         if seq < expected {
             return Err(FoldError::OutOfOrder { expected, got: seq });
         }
         self.fold_event(seq, event);
         Ok(())
+    }
+
+    /// Drops superseded events from the fold's own log (see [`SessionFold::retained`]), so
+    /// memory follows the snapshot's size, not the log's. Changes neither `session()` nor
+    /// `retained()`, now or after further events. Returns the retained events (shared).
+    pub fn prune(&mut self) -> Vec<(u64, Arc<Event>)> {
+        self.events = self.retained();
+        self.events.clone()
+    }
+
+    /// Number of messages in the session (final, partial or inactive).
+    pub fn message_count(&self) -> usize {
+        self.messages.len()
     }
 
     /// Moves `last_seq()` to a snapshot's `through_seq` (events left out after the last kept
@@ -367,9 +388,10 @@ impl SessionFold {
         &mut messages[i]
     }
 
-    fn fold_event(&mut self, seq: u64, event: &Event) {
+    fn fold_event(&mut self, seq: u64, shared: Arc<Event>) {
         self.session.last_seq = seq;
-        self.events.push((seq, event.clone()));
+        self.events.push((seq, Arc::clone(&shared)));
+        let event = shared.as_ref();
         match &event.kind {
             Kind::Session(info) => {
                 self.session.id.clone_from(&info.id);
@@ -547,7 +569,9 @@ impl SessionFold {
     /// Of a superseded message's deltas two kinds stay, because the session shows their
     /// effect: its first delta (the message's `first_seq` and place in the conversation) and
     /// deltas carrying `call_id` and `name` (they registered tool calls).
-    pub fn retained(&self) -> Vec<(u64, Event)> {
+    ///
+    /// Bodies are shared, not copied: this costs one pointer per retained event.
+    pub fn retained(&self) -> Vec<(u64, Arc<Event>)> {
         let mut out = Vec::with_capacity(self.events.len());
         for (seq, e) in &self.events {
             let keep = match &e.kind {
@@ -565,14 +589,14 @@ impl SessionFold {
                     .is_some_and(|&i| self.session.usage[i].seq == *seq),
                 Kind::Meta(_) => {
                     if self.last_meta_seq == Some(*seq) {
-                        out.push((*seq, self.merged_meta(e)));
+                        out.push((*seq, Arc::new(self.merged_meta(e))));
                     }
                     false
                 }
                 _ => true,
             };
             if keep {
-                out.push((*seq, e.clone()));
+                out.push((*seq, Arc::clone(e)));
             }
         }
         out

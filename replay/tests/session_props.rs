@@ -578,4 +578,26 @@ proptest! {
             prop_assert_eq!(g.retained(), full.retained());
         }
     }
+
+    /// The writer prunes its fold after each compaction: pruning at any point (and again
+    /// later) changes neither the session nor what the next snapshot keeps.
+    #[test]
+    fn pruning_changes_nothing_visible(ops in prop::collection::vec(op(), 0..40), cuts in prop::collection::vec(any::<prop::sample::Index>(), 1..4)) {
+        let evs = events(&ops, true);
+        let full = fold(&evs);
+        let mut at: Vec<usize> = cuts.iter().map(|i| i.index(evs.len() + 1)).collect();
+        at.sort_unstable();
+        let mut g = SessionFold::new();
+        for (i, (seq, e)) in evs.iter().enumerate() {
+            if at.contains(&i) {
+                let before = (g.session(), g.retained());
+                prop_assert_eq!(&g.prune(), &before.1, "prune returns what it keeps");
+                prop_assert_eq!(g.session(), before.0);
+                prop_assert_eq!(g.retained(), before.1);
+            }
+            g.apply(*seq, e).unwrap();
+        }
+        prop_assert_eq!(g.session(), full.session());
+        prop_assert_eq!(g.retained(), full.retained());
+    }
 }

@@ -1,97 +1,206 @@
-//! The JSONL snapshot layout: a header line, one envelope per retained event, a trailer with
-//! the record count and a CRC-32 over every preceding byte. Writing only; reading, installing
-//! and compaction come later.
+//! The JSONL snapshot: a header line, one export envelope per retained event, and a trailer with
+//! the record count and a CRC-32 over every byte before it. See FORMAT.md, "Snapshot file".
 //!
-//! A snapshot without a valid trailer does not exist: the trailer is written last and covers
-//! every byte before it, so a torn or edited snapshot is detectable.
+//! Invariants:
+//! - A snapshot without a valid trailer does not exist: the trailer is written last and covers
+//!   every preceding byte, so a torn, truncated or edited snapshot is refused by [`read`].
+//! - Every line is one JSON object and ends with `\n`; bodies are copied verbatim, so `jq` and any
+//!   JSONL reader can open the file, and the body of each event is JSON-equal to what was appended.
+//! - [`read`] rebuilds the same events [`write`] was given: the snapshot law of
+//!   [`crate::session::SessionFold::retained`] then carries over to files.
+
+mod read;
 
 use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::Value;
-use turnwal_journal::event::format_ts;
+use turnwal_journal::event::{Event, format_ts};
+use turnwal_journal::segment::TMP_SUFFIX;
+use turnwal_journal::storage::{OpenMode, ReadMode, Storage};
 
 use crate::session::SessionFold;
+
+pub use read::{Snapshot, SnapshotError, read};
 
 /// Format name in the header line.
 pub const SNAPSHOT_FORMAT: &str = "turnwal-snapshot";
 /// Format version in the header line.
 pub const SNAPSHOT_VERSION: u32 = 1;
 
-/// Appends the snapshot of `fold` to `out` (header, one envelope per
-/// [`SessionFold::retained`] event, trailer); every line ends with `\n`. The checksum covers
-/// only what this call appends, whatever `out` held before.
-pub fn write_snapshot(fold: &SessionFold, created_at_ms: i64, out: &mut String) {
-    let start = out.len();
-    // Writing to a String cannot fail; the results are ignored for that reason.
-    let _ = writeln!(
-        out,
-        "{{\"format\":{},\"version\":{SNAPSHOT_VERSION},\"session\":{},\"through_seq\":{},\"created_at\":{}}}",
-        Value::from(SNAPSHOT_FORMAT),
-        Value::from(fold.session_id()),
-        fold.last_seq(),
-        Value::from(format_ts(created_at_ms)),
-    );
-    let retained = fold.retained();
-    for (seq, e) in &retained {
-        e.write_envelope(*seq, out);
-        out.push('\n');
-    }
-    let crc = crc32fast::hash(&out.as_bytes()[start..]);
-    let _ = writeln!(
-        out,
-        "{{\"trailer\":{{\"records\":{},\"crc32\":{crc}}}}}",
-        retained.len()
-    );
+const NAME_PREFIX: &str = "snapshot-";
+const NAME_SUFFIX: &str = ".jsonl";
+const NAME_DIGITS: usize = 20;
+
+/// `snapshot-<through_seq, 20 digits>.jsonl`.
+pub fn snapshot_name(through_seq: u64) -> String {
+    format!("{NAME_PREFIX}{through_seq:0NAME_DIGITS$}{NAME_SUFFIX}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use turnwal_journal::event::{Event, SessionInfo};
+/// The name a snapshot is prepared under before it is verified and renamed.
+pub fn snapshot_tmp_name(through_seq: u64) -> String {
+    format!("{}{TMP_SUFFIX}", snapshot_name(through_seq))
+}
 
-    #[test]
-    fn header_envelopes_trailer_with_checksum() {
-        let mut f = SessionFold::new();
-        let info = SessionInfo {
-            id: "s\"1".into(),
-            created_at_ms: 5,
-            fork_of: None,
-        };
-        f.apply(1, &Event::session(info)).unwrap();
-        for (i, l) in [
-            r#"{"kind":"usage","body":{"call_key":"k","model":"m","input":{"total":1},"output":{"total":1}}}"#,
-            r#"{"kind":"meta","body":{"t":"x"}}"#,
-            r#"{"kind":"usage","body":{"call_key":"k","model":"m","input":{"total":2},"output":{"total":1}}}"#,
-        ]
-        .iter()
-        .enumerate()
-        {
-            f.apply(i as u64 + 2, &Event::from_envelope(l, 0).unwrap())
-                .unwrap();
-        }
-        let mut s = String::from("previous content\n");
-        write_snapshot(&f, 1_000, &mut s);
-        let snap = &s["previous content\n".len()..];
-        assert!(snap.ends_with('\n'));
-        let lines: Vec<&str> = snap.lines().collect();
-        assert_eq!(lines.len(), 5, "header, 3 retained events, trailer");
-        let h: Value = serde_json::from_str(lines[0]).unwrap();
-        let want = serde_json::json!({"format":"turnwal-snapshot","version":1,"session":"s\"1",
-            "through_seq":4,"created_at":"1970-01-01T00:00:01.000Z"});
-        assert_eq!(h, want);
-        let seqs: Vec<u64> = lines[1..4]
-            .iter()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["seq"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(seqs, [1, 3, 4], "the superseded usage record is left out");
-        let t: Value = serde_json::from_str(lines[4]).unwrap();
-        let covered = snap.len() - lines[4].len() - 1;
-        let want = serde_json::json!({"trailer":{"records":3,
-            "crc32":crc32fast::hash(&snap.as_bytes()[..covered])}});
-        assert_eq!(t, want);
+/// The `through_seq` in a snapshot file name; `None` for any other name (tmp files included).
+pub fn parse_snapshot_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(NAME_PREFIX)?.strip_suffix(NAME_SUFFIX)?;
+    if digits.len() != NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    digits.parse().ok().filter(|&s| s > 0)
+}
+
+/// `through_seq` of every snapshot file in `dir`, ascending.
+pub fn list(st: &dyn Storage, dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut v: Vec<u64> = st
+        .list(dir)?
+        .iter()
+        .filter_map(|n| parse_snapshot_name(n))
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// What [`load_newest`] found: the snapshot with its file name, and the newer files that did
+/// not read back whole, with why.
+pub type Loaded = (Option<(String, Snapshot)>, Vec<(String, String)>);
+
+/// The newest snapshot of `dir` that reads back whole, with its file name, and every newer
+/// snapshot file that did not, with why. A snapshot file that does not read whole is never
+/// used, and never deleted by a reader.
+pub fn load_newest(st: &dyn Storage, dir: &Path) -> std::io::Result<Loaded> {
+    let mut ignored = Vec::new();
+    for through in list(st, dir)?.into_iter().rev() {
+        let name = snapshot_name(through);
+        // Installed snapshots are never written again, so mapping them is safe.
+        let bytes = st
+            .open(&dir.join(&name), OpenMode::ReadOnly)
+            .and_then(|f| f.read_all(ReadMode::Map));
+        let result = match bytes {
+            Ok(b) => read(&b).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("read failed: {e}")),
+        };
+        match result {
+            Ok(s) if s.through_seq == through => return Ok((Some((name, s)), ignored)),
+            Ok(s) => ignored.push((
+                name,
+                format!("its header says through_seq {}", s.through_seq),
+            )),
+            Err(reason) => ignored.push((name, reason)),
+        }
+    }
+    Ok((None, ignored))
+}
+
+/// Writes a snapshot in pieces of about `chunk` bytes to `sink`, computing the trailer's
+/// checksum on the way, so a large session never needs a second copy in memory.
+pub struct SnapshotWriter<F> {
+    sink: F,
+    buf: String,
+    chunk: usize,
+    crc: crc32fast::Hasher,
+    records: u64,
+    bytes: u64,
+}
+
+impl<F: FnMut(&[u8]) -> std::io::Result<()>> SnapshotWriter<F> {
+    /// Starts a snapshot: writes the header line.
+    pub fn new(
+        sink: F,
+        session_id: &str,
+        through_seq: u64,
+        created_at_ms: i64,
+        chunk: usize,
+    ) -> Self {
+        let mut w = SnapshotWriter {
+            sink,
+            buf: String::with_capacity(chunk.min(1 << 20) + 4096),
+            chunk: chunk.max(1),
+            crc: crc32fast::Hasher::new(),
+            records: 0,
+            bytes: 0,
+        };
+        // Writing to a String cannot fail; the results are ignored for that reason.
+        let _ = writeln!(
+            w.buf,
+            "{{\"format\":{},\"version\":{SNAPSHOT_VERSION},\"session\":{},\"through_seq\":{through_seq},\"created_at\":{}}}",
+            Value::from(SNAPSHOT_FORMAT),
+            Value::from(session_id),
+            Value::from(format_ts(created_at_ms)),
+        );
+        w
+    }
+
+    /// Adds one event line.
+    pub fn event(&mut self, seq: u64, event: &Event) -> std::io::Result<()> {
+        event.write_envelope(seq, &mut self.buf);
+        self.buf.push('\n');
+        self.records += 1;
+        if self.buf.len() >= self.chunk {
+            self.flush_covered()?;
+        }
+        Ok(())
+    }
+
+    fn flush_covered(&mut self) -> std::io::Result<()> {
+        self.crc.update(self.buf.as_bytes());
+        self.bytes += self.buf.len() as u64;
+        let r = (self.sink)(self.buf.as_bytes());
+        self.buf.clear();
+        r
+    }
+
+    /// Writes the trailer; returns the snapshot's size in bytes and its record count.
+    pub fn finish(mut self) -> std::io::Result<(u64, u64)> {
+        self.flush_covered()?;
+        let crc = self.crc.clone().finalize();
+        let _ = writeln!(
+            self.buf,
+            "{{\"trailer\":{{\"records\":{},\"crc32\":{crc}}}}}",
+            self.records
+        );
+        self.bytes += self.buf.len() as u64;
+        (self.sink)(self.buf.as_bytes())?;
+        Ok((self.bytes, self.records))
+    }
+}
+
+/// Appends the whole snapshot of `events` to `out` (header, one envelope per event, trailer).
+/// The checksum covers only what this call appends, whatever `out` held before.
+pub fn write(
+    session_id: &str,
+    through_seq: u64,
+    events: &[(u64, Arc<Event>)],
+    created_at_ms: i64,
+    out: &mut String,
+) {
+    let mut w = SnapshotWriter::new(
+        |b: &[u8]| {
+            out.push_str(&String::from_utf8_lossy(b));
+            Ok(())
+        },
+        session_id,
+        through_seq,
+        created_at_ms,
+        usize::MAX,
+    );
+    for (seq, e) in events {
+        // The sink cannot fail.
+        let _ = w.event(*seq, e);
+    }
+    let _ = w.finish();
+}
+
+/// Appends the snapshot of `fold` (its [`SessionFold::retained`] events, through its
+/// `last_seq`) to `out`.
+pub fn write_fold(fold: &SessionFold, created_at_ms: i64, out: &mut String) {
+    write(
+        fold.session_id(),
+        fold.last_seq(),
+        &fold.retained(),
+        created_at_ms,
+        out,
+    );
 }

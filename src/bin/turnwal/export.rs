@@ -20,7 +20,10 @@ pub fn run(dir: &Path, raw: bool) -> u8 {
             text.push('\n');
         }
     } else {
-        turnwal_replay::snapshot::write_snapshot(&view.fold, turnwal::event::now_ms(), &mut text);
+        // The header's created_at is the session's creation time, not now: exporting the same
+        // session twice (or before and after `compact`) gives the same bytes.
+        let created = view.session.created_at_ms;
+        turnwal_replay::snapshot::write_fold(&view.fold, created, &mut text);
     }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

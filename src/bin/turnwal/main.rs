@@ -1,7 +1,9 @@
-//! The `turnwal` command line. Contract (EVENTS.md): `append`, `export`, `verify`; plus `demo`.
+//! The `turnwal` command line. Contract (EVENTS.md): `append`, `export`, `verify`; plus
+//! `compact` and `demo`.
 //! Every error exits non-zero with a message on stderr.
 
 mod append;
+mod compact;
 mod demo;
 mod export;
 mod verify;
@@ -79,6 +81,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fold the log into a new JSONL snapshot and delete the segments it covers.
+    ///
+    /// Takes the writer lock (fails if a writer holds it). Prints one JSON object: snapshot
+    /// file, through_seq, records, messages, bytes, removed files, hold_us and total_us.
+    /// Exit 0 done (or nothing to do), 1 refused (corrupt journal, or a snapshot that would
+    /// shrink the session), 2 error.
+    ///
+    /// Example: `turnwal compact ./s1 && jq -c .kind ./s1/snapshot-*.jsonl`
+    Compact {
+        /// Journal directory.
+        dir: PathBuf,
+    },
     /// Write a realistic agent session in a child process, kill -9 it mid-turn, recover, report.
     ///
     /// Example: `turnwal demo`
@@ -100,6 +114,7 @@ fn main() -> ExitCode {
         Command::Append { dir, sync } => append::run(&dir, sync.policy()),
         Command::Export { dir, raw } => export::run(&dir, raw),
         Command::Verify { dir, json } => verify::run(&dir, json),
+        Command::Compact { dir } => compact::run(&dir),
         Command::Demo { dir } => demo::run(dir),
         Command::DemoWriter { dir } => demo::writer(&dir),
     };

@@ -26,7 +26,16 @@ pub fn run(dir: &Path, json: bool) -> u8 {
         println!("records     {}", r.records);
         println!("last_seq    {}", r.last_seq);
         println!("watermark   {}", r.max_watermark);
+        if let Some(s) = &r.snapshot {
+            println!(
+                "snapshot    {} (through seq {}, {} records, {} bytes)",
+                s.file, s.through_seq, s.records, s.bytes
+            );
+        }
         println!("segments    {}", r.segments);
+        for i in &r.ignored_snapshots {
+            println!("ignored     {}: {}", i.file, i.reason);
+        }
         println!("torn_bytes  {}", r.torn_bytes);
         for p in &r.problems {
             println!(
