@@ -112,8 +112,9 @@ struct Inner {
 #[derive(Debug)]
 pub struct ReadOnly {
     /// Every stored event in seq order: the snapshot's (superseded events are no longer
-    /// stored, so seqs may skip), then every valid event of the log after it.
-    pub events: Vec<(u64, Event)>,
+    /// stored, so seqs may skip), then every valid event of the log after it. Shared with
+    /// `fold`.
+    pub events: Vec<(u64, Arc<Event>)>,
     /// The fold of those events (for snapshots).
     pub fold: SessionFold,
     /// The materialised session (partial messages marked interrupted).
@@ -196,29 +197,38 @@ fn load(st: &dyn Storage, dir: &Path, mode: Mode) -> Result<Opened> {
     })
 }
 
-/// Folds the snapshot, then the log after it.
-fn fold_all(snapshot: Option<&Snapshot>, events: &[(u64, Event)]) -> Result<SessionFold> {
-    let fold_err = |e: turnwal_replay::session::FoldError| {
-        Error::from(JError::Corrupt {
-            file: PathBuf::from("snapshot"),
-            offset: 0,
-            reason: e.to_string(),
-        })
-    };
-    let mut fold = match snapshot {
+/// Events in seq order, shared between a fold and whoever reads them.
+type SharedEvents = Vec<(u64, Arc<Event>)>;
+
+/// Folds the snapshot, then the log after it. Returns the fold and every event, shared with
+/// the fold (no event is copied).
+fn fold_all(
+    snapshot: Option<Snapshot>,
+    log: Vec<(u64, Event)>,
+) -> Result<(SessionFold, SharedEvents)> {
+    let (mut fold, mut all) = match snapshot {
         Some(s) => {
-            SessionFold::from_retained(s.events.iter().cloned(), s.through_seq).map_err(fold_err)?
+            let fold = SessionFold::from_retained(s.events.iter().cloned(), s.through_seq)
+                .map_err(|e| JError::Corrupt {
+                    file: PathBuf::from(snapshot::snapshot_name(s.through_seq)),
+                    offset: 0,
+                    reason: e.to_string(),
+                })?;
+            (fold, s.events)
         }
-        None => SessionFold::new(),
+        None => (SessionFold::new(), Vec::new()),
     };
-    for (seq, e) in events {
+    all.reserve(log.len());
+    for (seq, e) in log {
+        let e = Arc::new(e);
         // The scan guarantees contiguous seqs after the snapshot; a fold error would be a
         // bug: never lose data over it, stop folding and keep what is folded.
-        if fold.apply(*seq, e).is_err() {
+        if fold.apply_shared(seq, Arc::clone(&e)).is_err() {
             break;
         }
+        all.push((seq, e));
     }
-    Ok(fold)
+    Ok((fold, all))
 }
 
 fn refused(plan: &recover::Plan, report: RecoveryReport) -> Error {
@@ -323,7 +333,8 @@ impl Journal {
 
         let mut writer_opts = opts.writer.clone();
         writer_opts.sync = opts.sync;
-        let mut fold = fold_all(snapshot.as_ref(), &events)?;
+        let snapshot_bytes = snapshot.as_ref().map_or(0, |s| s.bytes);
+        let (mut fold, _) = fold_all(snapshot, events)?;
         let log_bytes: u64 = scan
             .segments
             .iter()
@@ -332,8 +343,6 @@ impl Journal {
                     .saturating_sub(segment::SEGMENT_HEADER_BYTES as u64)
             })
             .sum();
-        let snapshot_bytes = snapshot.as_ref().map_or(0, |s| s.bytes);
-        drop(snapshot);
         let writer = match scan.segments.last() {
             None => {
                 let id = opts.session_id.unwrap_or_else(SessionId::random);
@@ -437,18 +446,8 @@ impl Journal {
             }
             .into());
         }
-        let fold = fold_all(opened.snapshot.as_ref(), &opened.events)?;
+        let (fold, events) = fold_all(opened.snapshot, opened.events)?;
         let session = fold.session().after_crash();
-        let mut events: Vec<(u64, Event)> = opened
-            .snapshot
-            .map(|s| {
-                s.events
-                    .into_iter()
-                    .map(|(q, e)| (q, Arc::unwrap_or_clone(e)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        events.extend(opened.events);
         Ok(ReadOnly {
             events,
             fold,

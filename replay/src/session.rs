@@ -298,11 +298,16 @@ impl SessionFold {
 
     /// Applies event `seq`; it must be `last_seq() + 1`.
     pub fn apply(&mut self, seq: u64, event: &Event) -> Result<(), FoldError> {
+        self.apply_shared(seq, Arc::new(event.clone()))
+    }
+
+    /// Like [`SessionFold::apply`], keeping `event` itself (shared) instead of a copy.
+    pub fn apply_shared(&mut self, seq: u64, event: Arc<Event>) -> Result<(), FoldError> {
         let expected = self.session.last_seq + 1;
         if seq != expected {
             return Err(FoldError::OutOfOrder { expected, got: seq });
         }
-        self.fold_event(seq, Arc::new(event.clone()));
+        self.fold_event(seq, event);
         Ok(())
     }
 
