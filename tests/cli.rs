@@ -308,4 +308,12 @@ fn demo_runs_and_loses_nothing() {
     );
     assert!(stdout.contains("acknowledged events lost: 0"), "{stdout}");
     assert!(stdout.contains("open turn     3"), "{stdout}");
+    // Recovered from the writer's snapshot plus the segment after it, then compacted again.
+    assert!(stdout.contains("snapshot      snapshot-"), "{stdout}");
+    let snaps: Vec<_> = std::fs::read_dir(tmp.path().join("demo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jsonl"))
+        .collect();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
 }

@@ -33,7 +33,7 @@ fn demo(dir: &Path) -> Result<(), String> {
     println!("turnwal demo — journal in {}\n", dir.display());
     println!("1. A child process plays an agent: user prompts, streamed thinking and text,");
     println!("   tool calls with tool_run ledger entries, usage per model call. Each event is");
-    println!("   appended as it happens (sync policy: batch, 5 ms).");
+    println!("   appended as it happens (sync policy: batch, 5 ms); after turn 2 it compacts.");
     let mut child = Command::new(exe)
         .arg("demo-writer")
         .arg(dir)
@@ -60,6 +60,8 @@ fn demo(dir: &Path) -> Result<(), String> {
             }
         } else if line == MID_TURN {
             mid_turn_acks = 1;
+        } else if let Some(rest) = line.strip_prefix("compacted ") {
+            println!("   After turn 2 the writer compacted its log into {rest}.");
         }
         // Kill a few events into the third turn: the assistant is streaming and a tool call
         // has been issued but not answered.
@@ -90,7 +92,13 @@ fn demo(dir: &Path) -> Result<(), String> {
         "   records       {} (last seq {})",
         report.records, report.last_seq
     );
-    println!("   segments      {}", report.segments);
+    if let Some(snap) = &report.snapshot {
+        println!(
+            "   snapshot      {} (through seq {}, {} records)",
+            snap.file, snap.through_seq, snap.records
+        );
+    }
+    println!("   segments      {} (after the snapshot)", report.segments);
     println!("   torn bytes    {}", report.torn_bytes);
     if let Some(q) = &report.quarantine {
         println!("   quarantine    {q}");
@@ -129,13 +137,25 @@ fn demo(dir: &Path) -> Result<(), String> {
             u.calls, u.input, u.output, u.cost
         );
     }
+    let c = journal.compact().map_err(|e| format!("compacting: {e}"))?;
+    println!(
+        "\n5. Compacted the recovered session into {}: {} records, {} messages, {} bytes;",
+        c.snapshot, c.records, c.messages, c.bytes
+    );
+    println!(
+        "   appends were held for {} µs of its {} µs; {} segment(s) and {} older snapshot(s) removed.",
+        c.hold_us,
+        c.total_us,
+        c.removed_segments.len(),
+        c.removed_snapshots.len()
+    );
     journal.close().map_err(|e| format!("closing: {e}"))?;
     if lost > 0 {
         return Err(format!("{lost} acknowledged events were lost"));
     }
     println!(
-        "\nNothing acknowledged was lost. Inspect with: turnwal export {} | jq .",
-        dir.display()
+        "\nNothing acknowledged was lost. Inspect with: jq -c . {}",
+        dir.join(&c.snapshot).display()
     );
     Ok(())
 }
@@ -165,6 +185,15 @@ pub fn writer(dir: &Path) -> u8 {
         emit(r#"{"kind":"meta","body":{"title":"Fix the flaky test","model":"claude-sonnet","cwd":"~/src/app"}}"#.into())?;
         for turn in 1..=3u64 {
             if turn == 3 {
+                // A long session compacts now and then; do it once here, so the crash below
+                // is recovered from a snapshot plus the segments after it.
+                let c = journal.compact().map_err(|e| e.to_string())?;
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "compacted {} (through seq {})",
+                    c.snapshot,
+                    c.through_seq
+                );
                 let _ = writeln!(std::io::stdout(), "{MID_TURN}");
             }
             play_turn(turn, &mut emit)?;
