@@ -523,3 +523,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_stray_snapshot_tmp_is_ignored_by_readers_and_removed_by_a_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (j, _) = Journal::open(dir, opts()).unwrap();
+    append_all(&j, &steps(0..3));
+    let live = j.session();
+    j.close().unwrap();
+    // What a crash between writing and renaming leaves: a whole, valid-looking snapshot under
+    // its tmp name. It must not count until renamed.
+    let mut text = String::new();
+    let ro = Journal::open_read_only(dir, &opts()).unwrap();
+    turnwal_replay::snapshot::write_fold(&ro.fold, 0, &mut text);
+    let name = turnwal_replay::snapshot::snapshot_tmp_name(ro.session.last_seq);
+    std::fs::write(dir.join(&name), &text).unwrap();
+
+    let ro = Journal::open_read_only(dir, &opts()).unwrap();
+    assert!(
+        ro.report.snapshot.is_none(),
+        "a tmp snapshot is not a snapshot"
+    );
+    assert_eq!(ro.session, live.clone().after_crash());
+    assert!(dir.join(&name).exists(), "readers change nothing");
+
+    let (j, report) = Journal::open(dir, opts()).unwrap();
+    assert_eq!(report.removed_tmp, [name.clone()]);
+    assert!(!dir.join(&name).exists());
+    assert_eq!(j.session(), live);
+}
