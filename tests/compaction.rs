@@ -549,7 +549,7 @@ fn a_stray_snapshot_tmp_is_ignored_by_readers_and_removed_by_a_writer() {
     assert!(dir.join(&name).exists(), "readers change nothing");
 
     let (j, report) = Journal::open(dir, opts()).unwrap();
-    assert_eq!(report.removed_tmp, [name.clone()]);
+    assert_eq!(report.removed_tmp, std::slice::from_ref(&name));
     assert!(!dir.join(&name).exists());
     assert_eq!(j.session(), live);
 }
