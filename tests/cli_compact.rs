@@ -217,3 +217,44 @@ fn kill_9_while_a_writer_finishes_a_crashed_compaction() {
     assert_eq!(files_with_ext(&dir, ".twl").len(), 1);
     assert_eq!(ok(run(&["export"], &dir)), export);
 }
+
+/// `turnwal append` leaves the log raw unless `--auto-compact` asks for the library's policy;
+/// either way the session exported is the same.
+#[test]
+fn append_compacts_in_the_background_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 80 messages of 256 KiB: past the 16 MiB default threshold.
+    let input: String = (0..80).map(|i| common::message(i, 256 << 10) + "\n").collect();
+    let mut exports = Vec::new();
+    for (name, flag) in [("raw", None), ("auto", Some("--auto-compact"))] {
+        let dir = tmp.path().join(name);
+        let mut child = turnwal()
+            .args(["append", "--sync", "never"])
+            .args(flag)
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+        let snapshots = files_with_ext(&dir, ".jsonl");
+        assert_eq!(snapshots.is_empty(), flag.is_none(), "{name}: {snapshots:?}");
+        let raw = ok(run(&["export", "--raw"], &dir));
+        assert_eq!(raw.lines().count(), 81, "{name}: nothing superseded, all stored");
+        exports.push(ok(run(&["export"], &dir)));
+    }
+    // Same events, different session ids: compare everything but the ids.
+    let strip = |s: &str| -> Vec<serde_json::Value> {
+        s.lines()
+            .skip(2)
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("ts");
+                v
+            })
+            .filter(|v| v.get("trailer").is_none())
+            .collect()
+    };
+    assert_eq!(strip(&exports[0]), strip(&exports[1]));
+}

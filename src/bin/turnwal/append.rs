@@ -16,11 +16,19 @@ fn print_durable(n: u64) {
     let _ = out.flush();
 }
 
-pub fn run(dir: &Path, sync: SyncPolicy) -> u8 {
+/// `auto_compact`: use the library's background compaction policy. Off by default, so that
+/// `export --raw` shows every appended event until `turnwal compact` is run.
+pub fn run(dir: &Path, sync: SyncPolicy, auto_compact: bool) -> u8 {
+    let compaction = if auto_compact {
+        turnwal::CompactionPolicy::default()
+    } else {
+        turnwal::CompactionPolicy::manual()
+    };
     let (journal, _report) = match Journal::open(
         dir,
         Options {
             sync,
+            compaction,
             ..Options::default()
         },
     ) {

@@ -60,6 +60,11 @@ enum Command {
         /// Durability policy.
         #[arg(long, value_enum, default_value = "batch")]
         sync: SyncArg,
+        /// Compact in the background as the library does by default (past 16 MiB or 50 000
+        /// events behind the snapshot). Off unless given: `export --raw` then shows every
+        /// appended event until `turnwal compact` is run.
+        #[arg(long)]
+        auto_compact: bool,
     },
     /// Print the session (snapshot layout) or, with --raw, every stored event. Read-only.
     ///
@@ -111,7 +116,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Append { dir, sync } => append::run(&dir, sync.policy()),
+        Command::Append {
+            dir,
+            sync,
+            auto_compact,
+        } => append::run(&dir, sync.policy(), auto_compact),
         Command::Export { dir, raw } => export::run(&dir, raw),
         Command::Verify { dir, json } => verify::run(&dir, json),
         Command::Compact { dir } => compact::run(&dir),
