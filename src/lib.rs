@@ -266,8 +266,7 @@ impl Journal {
             .into());
         }
         if opts.create {
-            st.create_dir_all(dir)
-                .map_err(|e| JError::io("mkdir", dir, e))?;
+            create_dir_durably(st, dir)?;
         }
         let has_files = !segment::list_segments(st, dir)?.is_empty()
             || !snapshot::list(st, dir)
@@ -595,6 +594,30 @@ impl Inner {
 
 /// How many times a read-only open reads again when a compaction changed the files under it.
 const READ_ATTEMPTS: u32 = 20;
+
+/// Creates `dir` and its missing ancestors, and fsyncs the parent of each directory it
+/// created: a directory entry is durable only once its parent is synced, and a journal whose
+/// directory vanishes at a power cut would lose everything acknowledged in it.
+fn create_dir_durably(st: &dyn Storage, dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut p = Some(dir);
+    while let Some(d) = p {
+        if d.as_os_str().is_empty() || st.exists(d).map_err(|e| JError::io("stat", d, e))? {
+            break;
+        }
+        missing.push(d);
+        p = d.parent();
+    }
+    st.create_dir_all(dir)
+        .map_err(|e| JError::io("mkdir", dir, e))?;
+    for d in missing {
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            st.sync_dir(parent)
+                .map_err(|e| JError::io("fsync dir", parent, e))?;
+        }
+    }
+    Ok(())
+}
 
 /// Removes `*.tmp` files a crash left behind (never part of the journal).
 fn remove_tmp_files(st: &dyn Storage, dir: &Path) -> Result<Vec<String>> {

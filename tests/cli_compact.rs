@@ -224,7 +224,9 @@ fn kill_9_while_a_writer_finishes_a_crashed_compaction() {
 fn append_compacts_in_the_background_only_when_asked() {
     let tmp = tempfile::tempdir().unwrap();
     // 80 messages of 256 KiB: past the 16 MiB default threshold.
-    let input: String = (0..80).map(|i| common::message(i, 256 << 10) + "\n").collect();
+    let input: String = (0..80)
+        .map(|i| common::message(i, 256 << 10) + "\n")
+        .collect();
     let mut exports = Vec::new();
     for (name, flag) in [("raw", None), ("auto", Some("--auto-compact"))] {
         let dir = tmp.path().join(name);
@@ -236,12 +238,25 @@ fn append_compacts_in_the_background_only_when_asked() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         assert!(child.wait().unwrap().success());
         let snapshots = files_with_ext(&dir, ".jsonl");
-        assert_eq!(snapshots.is_empty(), flag.is_none(), "{name}: {snapshots:?}");
+        assert_eq!(
+            snapshots.is_empty(),
+            flag.is_none(),
+            "{name}: {snapshots:?}"
+        );
         let raw = ok(run(&["export", "--raw"], &dir));
-        assert_eq!(raw.lines().count(), 81, "{name}: nothing superseded, all stored");
+        assert_eq!(
+            raw.lines().count(),
+            81,
+            "{name}: nothing superseded, all stored"
+        );
         exports.push(ok(run(&["export"], &dir)));
     }
     // Same events, different session ids: compare everything but the ids.

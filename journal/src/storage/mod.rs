@@ -12,6 +12,9 @@
 //! - a lock taken with `try_lock` is released when its handle is dropped or the process dies.
 
 mod real;
+// The simulated, power-cut-capable file system, for crash tests (cargo feature `sim`).
+#[cfg(feature = "sim")]
+pub mod sim;
 
 use std::fmt::Debug;
 use std::io;
