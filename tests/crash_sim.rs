@@ -638,3 +638,25 @@ fn the_model_is_not_vacuous() {
     let err = check(&disk, &more, false).unwrap_err();
     assert!(err.starts_with("I2"), "{err}");
 }
+
+/// The README's "Crash-testing your own harness" example, kept compiling and true.
+#[test]
+fn readme_example_holds() {
+    let event = Event::from_envelope(&event_line(4, 10), 0).unwrap();
+    let fs = SimFs::new();
+    let opts = turnwal::Options {
+        storage: Arc::new(fs.clone()),
+        ..Default::default()
+    };
+    let (journal, _) = turnwal::Journal::open("/sessions/s1", opts).unwrap();
+    let durable = journal.append_durable(&event).unwrap();
+    for cut in Cut::all() {
+        let disk = fs.power_cut(cut, 7);
+        let opts = turnwal::Options {
+            storage: Arc::new(disk),
+            ..Default::default()
+        };
+        let view = turnwal::Journal::open_read_only("/sessions/s1", &opts).unwrap();
+        assert!(view.report.last_seq >= durable, "{cut}");
+    }
+}
