@@ -175,6 +175,7 @@ impl Commit {
                 commit: self,
                 armed: true,
             };
+            crate::killpoint::kill_point("commit:before-sync");
             let result = file.sync_data();
             st = self.lock();
             guard.armed = false;
@@ -182,6 +183,7 @@ impl Commit {
             st.syncs += 1;
             match result {
                 Ok(()) => {
+                    crate::killpoint::kill_point("commit:after-sync");
                     // The file may have been swapped by a rotation meanwhile; the rotation
                     // synced the old one itself, so `target` is durable either way.
                     if target > st.durable_seq {

@@ -11,9 +11,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Environment variable naming the kill point.
 pub const ENV: &str = "TURNWAL_KILL_AT";
 
-/// Every kill point: the steps of a compaction in the order it reaches them, then those of a
-/// writer's open finishing a compaction that crashed after installing its snapshot.
+/// Every kill point: the steps of an append, a group commit, a rotation and a segment creation;
+/// those of a writer's open cutting a torn tail; the steps of a compaction in the order it
+/// reaches them; then those of a writer's open finishing a compaction that crashed after
+/// installing its snapshot.
 pub const POINTS: &[&str] = &[
+    // `Writer::write_with`: the frame is in the kernel, the append has not returned.
+    "append:written",
+    // `Commit::sync_through`: the group-commit leader is about to fdatasync.
+    "commit:before-sync",
+    // `Commit::sync_through`: the fdatasync returned Ok, the durable watermark not yet advanced.
+    "commit:after-sync",
+    // `Writer::rotate`: the old segment is trimmed and synced, the next not yet created.
+    "rotate:sealed",
+    // `Writer::rotate`: the next segment exists, a frame that caused the rotation not written.
+    "rotate:created",
+    // `segment::create_segment`: the tmp file is fdatasynced, not yet renamed into place.
+    "segment:tmp-synced",
+    // `recover::apply_cut`: the quarantine file and directory are synced, nothing truncated.
+    "recover:quarantined",
+    // `recover::apply_cut`: the segment is truncated at the cut, not yet fdatasynced.
+    "recover:truncated",
     "compact:rotated",
     "compact:tmp-written",
     "compact:tmp-synced",

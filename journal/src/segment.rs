@@ -209,6 +209,7 @@ pub fn create_segment(
         .map_err(|e| Error::io("write", &tmp, e))?;
     file.sync_data()
         .map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    crate::killpoint::kill_point("segment:tmp-synced");
     storage
         .rename(&tmp, &path)
         .map_err(|e| Error::io("rename", &tmp, e))?;

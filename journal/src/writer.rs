@@ -310,6 +310,7 @@ impl Writer {
         {
             self.commit.want_flush();
         }
+        crate::killpoint::kill_point("append:written");
         Ok(seq)
     }
 
@@ -341,6 +342,7 @@ impl Writer {
             a.file
                 .sync_data()
                 .map_err(|e| Error::io("fdatasync", &a.path, e))?;
+            crate::killpoint::kill_point("rotate:sealed");
             let header = SegmentHeader {
                 segment_id: a.header.segment_id + 1,
                 first_seq: a.next_seq,
@@ -355,6 +357,7 @@ impl Writer {
             )?
             .into();
             let prewritten_end = file.len().map_err(|e| Error::io("stat", &self.dir, e))?;
+            crate::killpoint::kill_point("rotate:created");
             Ok((file, header, prewritten_end))
         })();
         match result {

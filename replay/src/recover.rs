@@ -383,8 +383,10 @@ pub fn apply_cut(
     storage
         .sync_dir(dir)
         .map_err(|e| ("fsync dir", dir.to_path_buf(), e))?;
+    turnwal_journal::killpoint::kill_point("recover:quarantined");
     seg.set_len(cut.offset)
         .map_err(|e| ("truncate", seg_path.clone(), e))?;
+    turnwal_journal::killpoint::kill_point("recover:truncated");
     seg.sync_data()
         .map_err(|e| ("fdatasync", seg_path.clone(), e))?;
     Ok(q_path)

@@ -1,4 +1,4 @@
-//! `turnwal append DIR [--sync always|batch|never]`.
+//! `turnwal append DIR [--sync always|batch|never] [--auto-compact] [--compact-records N]`.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -18,11 +18,18 @@ fn print_durable(n: u64) {
 
 /// `auto_compact`: use the library's background compaction policy. Off by default, so that
 /// `export --raw` shows every appended event until `turnwal compact` is run.
-pub fn run(dir: &Path, sync: SyncPolicy, auto_compact: bool) -> u8 {
-    let compaction = if auto_compact {
-        turnwal::CompactionPolicy::default()
-    } else {
-        turnwal::CompactionPolicy::manual()
+/// `compact_records`: compact in the background every N events behind the snapshot, whatever
+/// their size or the snapshot's (a compaction-heavy writer, for crash tests).
+pub fn run(dir: &Path, sync: SyncPolicy, auto_compact: bool, compact_records: Option<u64>) -> u8 {
+    let compaction = match (compact_records, auto_compact) {
+        (Some(n), _) => turnwal::CompactionPolicy {
+            log_records: Some(n),
+            log_bytes: None,
+            min_log_to_snapshot: 0.0,
+            ..turnwal::CompactionPolicy::default()
+        },
+        (None, true) => turnwal::CompactionPolicy::default(),
+        (None, false) => turnwal::CompactionPolicy::manual(),
     };
     let (journal, _report) = match Journal::open(
         dir,

@@ -65,6 +65,10 @@ enum Command {
         /// appended event until `turnwal compact` is run.
         #[arg(long)]
         auto_compact: bool,
+        /// Compact in the background every N events behind the snapshot, whatever their size
+        /// (implies --auto-compact): a compaction-heavy writer, for crash tests.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        compact_records: Option<u64>,
     },
     /// Print the session (snapshot layout) or, with --raw, every stored event. Read-only.
     ///
@@ -120,7 +124,8 @@ fn main() -> ExitCode {
             dir,
             sync,
             auto_compact,
-        } => append::run(&dir, sync.policy(), auto_compact),
+            compact_records,
+        } => append::run(&dir, sync.policy(), auto_compact, compact_records),
         Command::Export { dir, raw } => export::run(&dir, raw),
         Command::Verify { dir, json } => verify::run(&dir, json),
         Command::Compact { dir } => compact::run(&dir),
