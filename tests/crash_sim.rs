@@ -593,29 +593,43 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
+/// Long random workloads (10-40 steps), generated and, on failure, shrunk by proptest; the seed
+/// of each run is printed by proptest on failure.
+#[test]
+fn random_long_workloads() {
+    use proptest::test_runner::{Config, TestRunner};
+    let strategy = (prop::collection::vec(step(), 10..40), any::<bool>());
+    let mut runner = TestRunner::new(Config {
         cases: 6 * scale() as u32,
         failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
-    /// Long random workloads; proptest shrinks a failure to a small one.
-    #[test]
-    fn random_long_workloads(
-        steps in prop::collection::vec(step(), 10..40),
-        always in any::<bool>(),
-    ) {
+        ..Config::default()
+    });
+    let states = std::cell::Cell::new(0u64);
+    let result = runner.run(&strategy, |(steps, always)| {
         let w = Workload {
-            policy: if always { SyncPolicy::Always } else { SyncPolicy::Never },
+            policy: if always {
+                SyncPolicy::Always
+            } else {
+                SyncPolicy::Never
+            },
             steps,
         };
         let mut tally = Tally::default();
-        if let Err(f) = explore(&w, 1, &mut tally) {
+        let explored = explore(&w, 1, &mut tally);
+        states.set(states.get() + tally.states);
+        if let Err(f) = explored {
             prop_assert!(false, "{}", f);
         }
-        println!("crash-sim (random): {} states, 0 violations", tally.states);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
+    println!(
+        "crash-sim (random): {} workloads, {} states, 0 violations",
+        6 * scale(),
+        states.get()
+    );
 }
 
 #[test]
