@@ -1194,7 +1194,10 @@ fn kill_points_of_append_commit_and_rotation() {
                 r.unacked_last = true;
                 runs.push((fresh, r));
             }
-            runs.push((false, point_run(format!("{point}@3"), "batch", false)));
+            // Under `batch` the number of syncs depends on timing (a fast release build may
+            // take the whole input in one background sync plus the final one): only the first
+            // sync is sure to happen.
+            runs.push((false, point_run(format!("{point}@1"), "batch", false)));
             // Under `never` the only sync is the last one, at the end of the input (after the
             // session event's, in a fresh journal): everything fed is in the kernel.
             for fresh in [true, false] {
