@@ -231,7 +231,12 @@ impl Event {
             .map_err(|e| InputError::new("envelope", format!("not a JSON object: {e}")))?;
         for key in env.keys() {
             if !matches!(key.as_str(), "seq" | "ts" | "kind" | "turn" | "body") {
-                return Err(InputError::new(key, "unknown envelope field"));
+                // An empty key still gets a field to name: the envelope itself.
+                return Err(if key.is_empty() {
+                    InputError::new("envelope", "unknown field \"\" (an empty key)")
+                } else {
+                    InputError::new(key, "unknown envelope field")
+                });
             }
         }
         if env.contains_key("seq") {
@@ -617,6 +622,15 @@ mod tests {
         let e = parse("{\"kind\":\"x-note\",\"body\": {\"a\" :\t[1, 2],\n \"b\":\"x \\\" y\"}}")?;
         assert_eq!(e.body, "{\"a\":[1,2],\"b\":\"x \\\" y\"}");
         Ok(())
+    }
+
+    /// Found by the `append_input` fuzz target: an envelope with an empty key was refused with
+    /// an error naming the field "", which says nothing. It now names the envelope.
+    #[test]
+    fn regression_an_empty_envelope_key_is_named() {
+        let e = parse(r#"{"kind":"rewind","":{"to_seq":0}}"#).unwrap_err();
+        assert_eq!(e.field, "envelope");
+        assert!(e.reason.contains("empty key"), "{e}");
     }
 
     #[test]

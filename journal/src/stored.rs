@@ -167,7 +167,11 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                 "body" => &mut env.body,
                 _ => {
                     if env.refused.is_none() {
-                        env.refused = Some((key.into_owned(), "unknown envelope field"));
+                        env.refused = Some(if key.is_empty() {
+                            ("envelope".to_string(), "unknown field \"\" (an empty key)")
+                        } else {
+                            (key.into_owned(), "unknown envelope field")
+                        });
                     }
                     continue;
                 }

@@ -1036,3 +1036,15 @@ fn written_envelopes_parse_with_whitespace_and_reordered_fields() {
     assert_eq!(e.body, r#"{"id":"m 1","role":"user"}"#);
     assert_eq!(e.ts_ms, 1_767_323_045_678);
 }
+
+/// Found by the `append_input` fuzz target (on the append path, which this parser mirrors): an
+/// envelope with an empty key was refused naming the field "", which says nothing.
+#[test]
+fn regression_an_empty_envelope_key_is_named() {
+    let e = parse_stored_envelope(
+        r#"{"seq":2,"ts":"2026-11-21T10:00:00.000Z","kind":"meta","":1,"body":{}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "envelope");
+    assert!(e.reason.contains("empty key"), "{e}");
+}
