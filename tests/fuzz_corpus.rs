@@ -68,7 +68,10 @@ fn every_target_has_a_seed_corpus_and_every_input_holds() {
             }
         }
     }
-    println!("fuzz corpus: {inputs} inputs replayed through {} targets", bodies::TARGETS.len());
+    println!(
+        "fuzz corpus: {inputs} inputs replayed through {} targets",
+        bodies::TARGETS.len()
+    );
 }
 
 /// Writes the seed corpus from real segments, snapshots and envelopes the engine produces.
@@ -113,7 +116,11 @@ fn write_seed_corpus() {
     let mut k = 0;
     while let Ok((_, len)) = turnwal_journal::record::decode(&first[off..], 1) {
         if k < 6 {
-            write("decode_record", &format!("frame-{k}"), &first[off..off + len]);
+            write(
+                "decode_record",
+                &format!("frame-{k}"),
+                &first[off..off + len],
+            );
         }
         off += len;
         k += 1;
@@ -125,8 +132,16 @@ fn write_seed_corpus() {
     let mut torn = vec![0u8];
     torn.extend_from_slice(&first[..first.len() - 13]);
     write("replay_segment", "real-segment-torn", &torn);
-    write("replay_segment", "valid-3-zero-tail", &[[7u8].as_slice(), &[0; 64]].concat());
-    write("replay_segment", "valid-2-garbage-tail", &[5u8, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
+    write(
+        "replay_segment",
+        "valid-3-zero-tail",
+        &[[7u8].as_slice(), &[0; 64]].concat(),
+    );
+    write(
+        "replay_segment",
+        "valid-2-garbage-tail",
+        &[5u8, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3],
+    );
     let mut frame_tail = vec![3u8];
     frame_tail.extend_from_slice(&first[64..64 + 40]);
     write("replay_segment", "valid-1-header-of-a-frame", &frame_tail);
@@ -136,7 +151,11 @@ fn write_seed_corpus() {
     j.close().unwrap();
     let snap = std::fs::read(tmp.path().join(&r.snapshot)).unwrap();
     write("snapshot_parse", "real-snapshot", &snap);
-    write("snapshot_parse", "real-snapshot-torn", &snap[..snap.len() - 9]);
+    write(
+        "snapshot_parse",
+        "real-snapshot-torn",
+        &snap[..snap.len() - 9],
+    );
     write("snapshot_parse", "empty", b"");
     // append_input: every kind of line, and refusals.
     for (i, l) in lines.iter().enumerate().take(14) {
@@ -146,15 +165,22 @@ fn write_seed_corpus() {
         ("bad-kind", r#"{"kind":"nope","body":{}}"#),
         ("seq-given", r#"{"seq":3,"kind":"meta","body":{}}"#),
         ("not-json", "{\"kind\":"),
-        ("extension", r#"{"kind":"x-note","ts":"2026-11-21T10:00:00+02:00","body":{"a":[1,{"b":null}],"u":"\u00e9\n"}}"#),
+        (
+            "extension",
+            r#"{"kind":"x-note","ts":"2026-11-21T10:00:00+02:00","body":{"a":[1,{"b":null}],"u":"\u00e9\n"}}"#,
+        ),
     ] {
         write("append_input", name, l.as_bytes());
     }
     // torn_workload: structured bytes read by `arbitrary`; a spread of shapes.
     for (i, seed) in [
         &[1u8, 6, 0, 50, 1, 0, 3, 20, 4, 0, 2, 0, 0, 200, 5, 9, 1, 2][..],
-        &[0, 12, 2, 255, 3, 1, 5, 0, 6, 100, 7, 3, 1, 1, 0, 44, 2, 3, 4, 5, 6, 7, 8, 9],
-        &[1, 24, 0, 1, 0, 1, 0, 1, 0, 1, 4, 4, 5, 5, 6, 6, 7, 7, 3, 3, 2, 2, 1, 1, 9, 9, 9],
+        &[
+            0, 12, 2, 255, 3, 1, 5, 0, 6, 100, 7, 3, 1, 1, 0, 44, 2, 3, 4, 5, 6, 7, 8, 9,
+        ],
+        &[
+            1, 24, 0, 1, 0, 1, 0, 1, 0, 1, 4, 4, 5, 5, 6, 6, 7, 7, 3, 3, 2, 2, 1, 1, 9, 9, 9,
+        ],
         &[0, 3, 1, 0, 0, 0, 0, 0, 0, 0],
     ]
     .iter()
@@ -170,16 +196,36 @@ fn seed_step(i: usize) -> Vec<String> {
     let t = i + 1;
     vec![
         format!(r#"{{"kind":"turn","turn":{t},"body":{{"event":"started"}}}}"#),
-        format!(r#"{{"kind":"message","turn":{t},"body":{{"id":"u{i}","role":"user","parts":[{{"type":"text","text":"question {i}"}}]}}}}"#),
-        format!(r#"{{"kind":"delta","turn":{t},"body":{{"message_id":"a{i}","index":0,"type":"text","text":"Let me"}}}}"#),
-        format!(r#"{{"kind":"delta","turn":{t},"body":{{"message_id":"a{i}","index":1,"type":"tool_call","call_id":"c{i}","name":"sh","arguments":"{{}}"}}}}"#),
-        format!(r#"{{"kind":"message","turn":{t},"body":{{"id":"a{i}","role":"assistant","parts":[{{"type":"text","text":"Let me"}},{{"type":"tool_call","call_id":"c{i}","name":"sh","arguments":"{{}}"}}]}}}}"#),
-        format!(r#"{{"kind":"usage","turn":{t},"body":{{"call_key":"k{i}","model":"m","input":{{"total":10,"cache_read":2}},"output":{{"total":5}},"cost":{{"amount":0.01,"currency":"USD"}}}}}}"#),
-        format!(r#"{{"kind":"tool_run","turn":{t},"body":{{"call_id":"c{i}","event":"started"}}}}"#),
-        format!(r#"{{"kind":"message","turn":{t},"body":{{"id":"r{i}","role":"tool","parts":[{{"type":"tool_result","call_id":"c{i}","outcome":"ok"}}]}}}}"#),
+        format!(
+            r#"{{"kind":"message","turn":{t},"body":{{"id":"u{i}","role":"user","parts":[{{"type":"text","text":"question {i}"}}]}}}}"#
+        ),
+        format!(
+            r#"{{"kind":"delta","turn":{t},"body":{{"message_id":"a{i}","index":0,"type":"text","text":"Let me"}}}}"#
+        ),
+        format!(
+            r#"{{"kind":"delta","turn":{t},"body":{{"message_id":"a{i}","index":1,"type":"tool_call","call_id":"c{i}","name":"sh","arguments":"{{}}"}}}}"#
+        ),
+        format!(
+            r#"{{"kind":"message","turn":{t},"body":{{"id":"a{i}","role":"assistant","parts":[{{"type":"text","text":"Let me"}},{{"type":"tool_call","call_id":"c{i}","name":"sh","arguments":"{{}}"}}]}}}}"#
+        ),
+        format!(
+            r#"{{"kind":"usage","turn":{t},"body":{{"call_key":"k{i}","model":"m","input":{{"total":10,"cache_read":2}},"output":{{"total":5}},"cost":{{"amount":0.01,"currency":"USD"}}}}}}"#
+        ),
+        format!(
+            r#"{{"kind":"tool_run","turn":{t},"body":{{"call_id":"c{i}","event":"started"}}}}"#
+        ),
+        format!(
+            r#"{{"kind":"message","turn":{t},"body":{{"id":"r{i}","role":"tool","parts":[{{"type":"tool_result","call_id":"c{i}","outcome":"ok"}}]}}}}"#
+        ),
         format!(r#"{{"kind":"meta","body":{{"title":"step {i}","cwd":null}}}}"#),
-        format!(r#"{{"kind":"rewind","turn":{t},"body":{{"to_seq":{}}}}}"#, i * 3),
-        format!(r#"{{"kind":"compaction","turn":{t},"body":{{"summary_message_id":"u{i}","through_seq":{}}}}}"#, i * 5),
+        format!(
+            r#"{{"kind":"rewind","turn":{t},"body":{{"to_seq":{}}}}}"#,
+            i * 3
+        ),
+        format!(
+            r#"{{"kind":"compaction","turn":{t},"body":{{"summary_message_id":"u{i}","through_seq":{}}}}}"#,
+            i * 5
+        ),
         format!(r#"{{"kind":"turn","turn":{t},"body":{{"event":"completed"}}}}"#),
     ]
 }

@@ -19,8 +19,11 @@ use turnwal_journal::record::{self, PAYLOAD_BYTES_MAX, RECORD_HEADER_BYTES};
 use turnwal_journal::segment::{self, SegmentHeader, SessionId};
 use turnwal_journal::stored::parse_stored_envelope;
 
+/// A fuzz target's body.
+pub type Body = fn(&[u8]);
+
 /// The fuzz targets, by name.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("decode_record", decode_record),
     ("replay_segment", replay_segment),
     ("torn_workload", torn_workload),
@@ -134,7 +137,11 @@ pub fn replay_segment(data: &[u8]) {
         assert_eq!(e.as_ref(), w, "seq {seq} differs from what was written");
     }
     for (i, (seq, _)) in first.events.iter().enumerate() {
-        assert_eq!(*seq, i as u64 + 1, "recovered seqs are not contiguous from 1");
+        assert_eq!(
+            *seq,
+            i as u64 + 1,
+            "recovered seqs are not contiguous from 1"
+        );
     }
 
     // A writer recovers (cutting only a proven torn tail); reading again gives the same prefix.
@@ -229,7 +236,10 @@ pub fn snapshot_parse(data: &[u8]) {
     put(&fs, &PathBuf::from(DIR).join(&name), data);
     let view = Journal::open_read_only(DIR, &sim_options(&fs)).expect("the journal reads");
     if parsed.is_err() {
-        assert!(view.report.snapshot.is_none(), "an invalid snapshot was used");
+        assert!(
+            view.report.snapshot.is_none(),
+            "an invalid snapshot was used"
+        );
         assert_eq!(view.report.ignored_snapshots.len(), 1);
         assert_eq!(view.report.status, Status::Clean);
         assert_eq!(view.report.last_seq, 3);
