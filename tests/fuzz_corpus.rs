@@ -74,17 +74,26 @@ fn every_target_has_a_seed_corpus_and_every_input_holds() {
     );
 }
 
-/// Writes the seed corpus from real segments, snapshots and envelopes the engine produces.
-/// Run by hand when the format changes: `cargo test --test fuzz_corpus -- --ignored`.
+/// Builds the seed corpus from real segments, snapshots and envelopes the engine produces, and
+/// checks that the committed corpus holds every seed (by name). With
+/// `TURNWAL_WRITE_FUZZ_CORPUS=1` it rewrites `fuzz/corpus` instead (after a format change).
 #[test]
-#[ignore = "writes fuzz/corpus; run by hand"]
-fn write_seed_corpus() {
+fn the_committed_corpus_holds_every_seed() {
     use turnwal::{CompactionPolicy, Journal, Options, SyncPolicy, WriterOptions};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let rewrite = std::env::var_os("TURNWAL_WRITE_FUZZ_CORPUS").is_some();
+    let scratch = tempfile::tempdir().unwrap();
+    let root = if rewrite {
+        committed.clone()
+    } else {
+        scratch.path().to_path_buf()
+    };
+    let made = std::cell::RefCell::new(Vec::new());
     let write = |target: &str, name: &str, data: &[u8]| {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), data).unwrap();
+        made.borrow_mut().push(format!("{target}/{name}"));
     };
     // A small realistic session in small segments, then compacted.
     let tmp = tempfile::tempdir().unwrap();
@@ -187,6 +196,14 @@ fn write_seed_corpus() {
     .enumerate()
     {
         write("torn_workload", &format!("shape-{i}"), seed);
+    }
+    let made = made.into_inner();
+    assert!(made.len() > 30);
+    for name in &made {
+        assert!(
+            committed.join(name).exists(),
+            "fuzz/corpus/{name} is missing: rewrite the corpus with TURNWAL_WRITE_FUZZ_CORPUS=1"
+        );
     }
 }
 
