@@ -25,12 +25,27 @@ pub fn encode_event(event: &Event, out: &mut Vec<u8>) -> Result<(), String> {
         .map_err(|e| format!("payload encode: {e}"))
 }
 
-/// Decodes a payload; every byte must be consumed.
+/// Decodes a payload; every byte must be consumed, and the encoding must be the one the writer
+/// produces (canonical): bincode itself accepts over-long variable integers, so a frame the
+/// writer could never have written would otherwise pass once its checksum matched.
 pub fn decode_event(bytes: &[u8]) -> Result<Event, String> {
     let (event, used): (Event, usize) =
         bincode::decode_from_slice(bytes, CONFIG).map_err(|e| format!("payload decode: {e}"))?;
     if used != bytes.len() {
         return Err(format!("payload has {} trailing bytes", bytes.len() - used));
+    }
+    // Every non-canonical form bincode accepts is longer than the canonical one (an over-long
+    // integer); booleans, option tags and enum tags are checked by bincode. So the encoding is
+    // canonical exactly when the canonical size (counted, not written) equals the length.
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::encode_into_writer(&event, &mut size, CONFIG)
+        .map_err(|e| format!("payload re-encode: {e}"))?;
+    if size.bytes_written != bytes.len() {
+        return Err(format!(
+            "payload is not in canonical form ({} bytes, canonical {})",
+            bytes.len(),
+            size.bytes_written
+        ));
     }
     Ok(event)
 }
@@ -53,6 +68,25 @@ mod tests {
             }),
             body: r#"{"id":"m1"}"#.into(),
         }
+    }
+
+    /// Found by the `decode_record` fuzz target: a payload whose timestamp was written as an
+    /// over-long variable integer (a 64-bit marker for a value that fits in 32 bits) decoded,
+    /// so a checksum-valid frame the writer could never have produced was accepted.
+    #[test]
+    fn regression_an_over_long_integer_is_refused() {
+        let mut canonical = Vec::new();
+        let mut e = sample();
+        e.ts_ms = 5_540_000; // zigzag 11_080_000: canonical is the u32 marker and 4 bytes
+        encode_event(&e, &mut canonical).unwrap();
+        assert_eq!(canonical[0], 0xfc, "u32 marker");
+        assert_eq!(decode_event(&canonical).unwrap(), e);
+        let mut over_long = vec![0xfd]; // u64 marker, then the same value in 8 bytes
+        over_long.extend_from_slice(&canonical[1..5]);
+        over_long.extend_from_slice(&[0, 0, 0, 0]);
+        over_long.extend_from_slice(&canonical[5..]);
+        let err = decode_event(&over_long).unwrap_err();
+        assert!(err.contains("canonical"), "{err}");
     }
 
     /// Freezes the payload format. If this fails, the on-disk format changed: bump the format
