@@ -35,11 +35,11 @@ fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Appends `steps` agent steps through `turnwal append` with small segments forced by size.
-fn session(dir: &Path, steps: std::ops::Range<usize>) {
-    let input: String = steps.flat_map(agent_step).map(|l| l + "\n").collect();
+/// Feeds `input` to `turnwal append --sync never [extra] DIR` and waits for success.
+fn append(dir: &Path, extra: &[&str], input: &str) {
     let mut child = turnwal()
         .args(["append", "--sync", "never"])
+        .args(extra)
         .arg(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -52,6 +52,12 @@ fn session(dir: &Path, steps: std::ops::Range<usize>) {
         .write_all(input.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// Appends agent steps `steps` through `turnwal append`.
+fn session(dir: &Path, steps: std::ops::Range<usize>) {
+    let input: String = steps.flat_map(agent_step).map(|l| l + "\n").collect();
+    append(dir, &[], &input);
 }
 
 #[test]
@@ -230,21 +236,7 @@ fn append_compacts_in_the_background_only_when_asked() {
     let mut exports = Vec::new();
     for (name, flag) in [("raw", None), ("auto", Some("--auto-compact"))] {
         let dir = tmp.path().join(name);
-        let mut child = turnwal()
-            .args(["append", "--sync", "never"])
-            .args(flag)
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        append(&dir, flag.as_slice(), &input);
         let snapshots = files_with_ext(&dir, ".jsonl");
         assert_eq!(
             snapshots.is_empty(),
