@@ -135,6 +135,23 @@ fn compact_of_a_missing_journal_fails_without_creating_it() {
     assert!(!dir.exists());
 }
 
+/// Runs `turnwal compact DIR` with the kill point `point` set; it must die by SIGKILL.
+fn compact_killed_at(dir: &Path, point: &str) {
+    let out = turnwal()
+        .arg("compact")
+        .arg(dir)
+        .env(turnwal_journal::killpoint::ENV, point)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "{point}: not killed ({:?}, {})",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A real SIGKILL at every named kill point of `turnwal compact`.
 #[test]
 fn kill_9_at_each_compaction_step_recovers_old_or_new_state() {
@@ -151,19 +168,7 @@ fn kill_9_at_each_compaction_step_recovers_old_or_new_state() {
         let export = ok(run(&["export"], &dir));
         let old_snapshot = files_with_ext(&dir, ".jsonl");
 
-        let out = turnwal()
-            .arg("compact")
-            .arg(&dir)
-            .env(turnwal_journal::killpoint::ENV, point)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.signal(),
-            Some(9),
-            "{point}: not killed ({:?}, {})",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        compact_killed_at(&dir, point);
         let state = if files_with_ext(&dir, ".jsonl") == old_snapshot {
             "old"
         } else {
@@ -196,13 +201,7 @@ fn kill_9_while_a_writer_finishes_a_crashed_compaction() {
     session(&dir, 6..12);
     let export = ok(run(&["export"], &dir));
     let kill = |point: &str| {
-        let out = turnwal()
-            .arg("compact")
-            .arg(&dir)
-            .env(turnwal_journal::killpoint::ENV, point)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.signal(), Some(9), "{point}: not killed");
+        compact_killed_at(&dir, point);
         assert_eq!(
             ok(run(&["export"], &dir)),
             export,
