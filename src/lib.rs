@@ -423,20 +423,19 @@ impl Journal {
         let mut attempts = 0;
         let opened = loop {
             attempts += 1;
-            let snapshots_before =
-                snapshot::list(st, dir).map_err(|e| JError::io("list", dir, e))?;
+            let before = data_files(st, dir)?;
             let opened = load(st, dir, opts.recovery)?;
             if opened.report.status == Status::Clean || attempts >= READ_ATTEMPTS {
                 break opened;
             }
-            // A compaction may have installed a snapshot and removed segments while this read
-            // was listing them: if the set of snapshots changed, read again.
-            let snapshots_after =
-                snapshot::list(st, dir).map_err(|e| JError::io("list", dir, e))?;
-            if snapshots_after == snapshots_before {
+            // A compaction may have installed a snapshot and removed the segments it covers
+            // while this read was listing or reading them: if the set of snapshots or segments
+            // changed, read again. Comparing snapshots alone misses a reader that listed the
+            // new snapshot and an old segment the compaction deleted before it was read.
+            if data_files(st, dir)? == before {
                 break opened;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(u64::from(attempts.min(10))));
         };
         if opened.scan.segments.is_empty() && opened.snapshot.is_none() {
             return Err(JError::NotAJournal {
@@ -593,7 +592,15 @@ impl Inner {
 }
 
 /// How many times a read-only open reads again when a compaction changed the files under it.
-const READ_ATTEMPTS: u32 = 20;
+const READ_ATTEMPTS: u32 = 50;
+
+/// The snapshots and segments in `dir`, as a read-only open compares them before and after
+/// reading.
+fn data_files(st: &dyn Storage, dir: &Path) -> Result<(Vec<u64>, Vec<u64>)> {
+    let snapshots = snapshot::list(st, dir).map_err(|e| JError::io("list", dir, e))?;
+    let segments = turnwal_journal::segment::list_segments(st, dir)?;
+    Ok((snapshots, segments))
+}
 
 /// Creates `dir` and its missing ancestors, and fsyncs the parent of each directory it
 /// created: a directory entry is durable only once its parent is synced, and a journal whose

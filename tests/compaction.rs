@@ -553,3 +553,109 @@ fn a_stray_snapshot_tmp_is_ignored_by_readers_and_removed_by_a_writer() {
     assert!(!dir.join(&name).exists());
     assert_eq!(j.session(), live);
 }
+
+/// Storage for a reader that runs `hook` once, on the first segment it opens, just before
+/// opening it: the moment between listing the directory and reading a file that the last step
+/// of a compaction (deleting covered segments) can fall into.
+struct BeforeSegmentRead {
+    hook: std::sync::Mutex<Option<Hook>>,
+}
+
+type Hook = Box<dyn FnOnce(&Path) + Send>;
+
+impl std::fmt::Debug for BeforeSegmentRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeSegmentRead")
+    }
+}
+
+impl turnwal::Storage for BeforeSegmentRead {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        turnwal::RealFs.create_dir_all(dir)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        turnwal::RealFs.exists(path)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        turnwal::RealFs.list(dir)
+    }
+    fn open(
+        &self,
+        path: &Path,
+        mode: turnwal::storage::OpenMode,
+    ) -> std::io::Result<Box<dyn turnwal::storage::StorageFile>> {
+        if path.extension().is_some_and(|e| e == "twl") {
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(hook) = hook {
+                hook(path);
+            }
+        }
+        turnwal::RealFs.open(path, mode)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        turnwal::RealFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        turnwal::RealFs.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        turnwal::RealFs.sync_dir(dir)
+    }
+    fn try_lock(
+        &self,
+        path: &Path,
+    ) -> std::io::Result<Option<Box<dyn turnwal::storage::StorageFile>>> {
+        turnwal::RealFs.try_lock(path)
+    }
+}
+
+/// Found by CI in `readers_see_a_whole_session_while_compactions_run`: a reader listed the
+/// newest snapshot and an old segment it covers; the compaction, in its last step, deleted the
+/// segment before the reader opened it; and the reader reported the journal corrupt because the
+/// set of snapshots had not changed. A reader must compare every file it listed, and read again.
+#[test]
+fn regression_reader_lists_a_covered_segment_that_a_compaction_then_deletes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let (j, _) = Journal::open(&dir, opts()).unwrap();
+    append_all(&j, &steps(0..4));
+    j.sync().unwrap();
+    // The state between a compaction's rename and its deletes: the new snapshot, and the old
+    // segments it covers still in place.
+    let old: Vec<(String, Vec<u8>)> = files_with_ext(&dir, ".twl")
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            (name, bytes)
+        })
+        .collect();
+    j.compact().unwrap();
+    j.close().unwrap();
+    for (name, bytes) in &old {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let storage = BeforeSegmentRead {
+        hook: std::sync::Mutex::new(Some(Box::new(|path: &Path| {
+            // The compaction's last step, just before the reader opens the segment.
+            std::fs::remove_file(path).unwrap();
+        }))),
+    };
+    let ro_opts = Options {
+        storage: Arc::new(storage),
+        ..opts()
+    };
+    let ro = Journal::open_read_only(&dir, &ro_opts).unwrap();
+    for (name, _) in &old {
+        assert!(
+            !dir.join(name).exists(),
+            "the hook must have removed {name}"
+        );
+    }
+    assert_eq!(
+        ro.report.status,
+        turnwal::Status::Clean,
+        "{:?}",
+        ro.report.problems
+    );
+    assert_eq!(anonymous(ro.session), reference(&steps(0..4)));
+}
