@@ -126,7 +126,7 @@ pub struct ReadOnly {
 /// Moves the valid prefix out of a scan: the events of every segment up to and including the
 /// first one that does not end cleanly, above the snapshot's `base_seq`. Moving, not cloning:
 /// the scan is done with them.
-fn take_valid_prefix(scan: &mut DirScan) -> Vec<(u64, Event)> {
+fn take_valid_prefix(scan: &mut DirScan) -> Vec<(u64, Arc<Event>)> {
     let mut out = Vec::new();
     for seg in &mut scan.segments {
         out.append(&mut seg.events);
@@ -146,7 +146,7 @@ struct Opened {
     snapshot: Option<Snapshot>,
     scan: DirScan,
     plan: recover::Plan,
-    events: Vec<(u64, Event)>,
+    events: Vec<(u64, Arc<Event>)>,
     report: RecoveryReport,
 }
 
@@ -204,7 +204,7 @@ type SharedEvents = Vec<(u64, Arc<Event>)>;
 /// the fold (no event is copied).
 fn fold_all(
     snapshot: Option<Snapshot>,
-    log: Vec<(u64, Event)>,
+    log: Vec<(u64, Arc<Event>)>,
 ) -> Result<(SessionFold, SharedEvents)> {
     let (mut fold, mut all) = match snapshot {
         Some(s) => {
@@ -220,7 +220,6 @@ fn fold_all(
     };
     all.reserve(log.len());
     for (seq, e) in log {
-        let e = Arc::new(e);
         // The scan guarantees contiguous seqs after the snapshot; a fold error would be a
         // bug: never lose data over it, stop folding and keep what is folded.
         if fold.apply_shared(seq, Arc::clone(&e)).is_err() {

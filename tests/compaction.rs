@@ -659,3 +659,30 @@ fn regression_reader_lists_a_covered_segment_that_a_compaction_then_deletes() {
     );
     assert_eq!(anonymous(ro.session), reference(&steps(0..4)));
 }
+
+/// Replay leaves bodies in the files' bytes instead of copying them, from segments and from a
+/// snapshot alike; the session is the same either way.
+#[test]
+fn replayed_bodies_are_shared_with_the_files_not_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (j, _) = Journal::open(dir, opts()).unwrap();
+    append_all(&j, &steps(0..6));
+    j.close().unwrap();
+    let from_log = Journal::open_read_only(dir, &opts()).unwrap();
+    assert!(!from_log.session.messages.is_empty());
+    for m in &from_log.session.messages {
+        assert!(m.body.is_shared(), "{} was copied", m.id);
+    }
+    let (j, _) = Journal::open(dir, opts()).unwrap();
+    j.compact().unwrap();
+    j.close().unwrap();
+    let from_snapshot = Journal::open_read_only(dir, &opts()).unwrap();
+    for m in &from_snapshot.session.messages {
+        assert!(m.body.is_shared(), "{} was copied", m.id);
+    }
+    assert_eq!(
+        anonymous(from_snapshot.session),
+        anonymous(from_log.session)
+    );
+}

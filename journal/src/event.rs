@@ -10,6 +10,7 @@
 use bincode::{Decode, Encode};
 use serde_json::{Map, Value};
 
+use crate::body::Body;
 use crate::error::InputError;
 
 /// Largest `turn` number accepted. Far above any real session; refuses absurd values.
@@ -24,8 +25,8 @@ pub struct Event {
     pub turn: Option<u64>,
     /// Kind and the typed fields replay needs.
     pub kind: Kind,
-    /// The body object as compact JSON text.
-    pub body: String,
+    /// The body object as compact JSON text (shared, not copied, when read from disk).
+    pub body: Body,
 }
 
 /// The kind of an event with its typed fields.
@@ -287,7 +288,7 @@ impl Event {
             ts_ms,
             turn,
             kind,
-            body: raw,
+            body: Body::from(raw),
         })
     }
 
@@ -310,7 +311,7 @@ impl Event {
             ts_ms: created_at_ms,
             turn: None,
             kind: Kind::Session(info),
-            body: Value::Object(body).to_string(),
+            body: Body::from(Value::Object(body).to_string()),
         }
     }
 

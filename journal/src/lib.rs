@@ -5,6 +5,7 @@
 //! with group commit ([`writer`], [`group_commit`]) and the writer lock ([`lock`]).
 //! The on-disk format is specified in `journal/FORMAT.md`.
 
+pub mod body;
 pub mod codec;
 pub mod error;
 pub mod event;
@@ -17,5 +18,6 @@ pub mod storage;
 pub mod stored;
 pub mod writer;
 
+pub use body::Body;
 pub use error::{Error, InputError, LockHolder, Result};
 pub use event::{Event, Kind};

@@ -9,8 +9,12 @@
 //! `crc32` (crc32fast, IEEE) covers bytes 4..40 and the payload, so length, seq, segment id,
 //! watermark and kind are all bound by it. Frames start on 8-byte boundaries; `pad` is zeros.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use crate::codec;
 use crate::event::{Event, Kind};
+use crate::storage::Bytes;
 
 /// Bytes of the fixed frame header.
 pub const RECORD_HEADER_BYTES: usize = 40;
@@ -211,6 +215,31 @@ pub fn peek_header(bytes: &[u8]) -> Result<RecordHeader, FrameError> {
 /// Decodes and fully validates the frame at the start of `bytes`, which must belong to segment
 /// `segment_id`. Returns the record and the frame's length including padding.
 pub fn decode(bytes: &[u8], segment_id: u64) -> Result<(Record, usize), FrameError> {
+    decode_with(bytes, segment_id, |payload| {
+        codec::decode_event(&bytes[payload])
+    })
+}
+
+/// [`decode`] of the frame at `offset` of `buf`, with the event's body left in place (a range of
+/// `buf`, see [`crate::body::Body`]). Accepts and refuses exactly what `decode` does.
+pub fn decode_shared(
+    buf: &Arc<Bytes>,
+    offset: usize,
+    segment_id: u64,
+) -> Result<(Record, usize), FrameError> {
+    let bytes = buf.get(offset..).unwrap_or(&[]);
+    decode_with(bytes, segment_id, |payload| {
+        codec::decode_event_shared(buf, offset + payload.start..offset + payload.end)
+    })
+}
+
+/// Validates the frame at the start of `bytes`; `payload` decodes the payload at a range of
+/// `bytes` once everything else is checked.
+fn decode_with(
+    bytes: &[u8],
+    segment_id: u64,
+    payload: impl FnOnce(Range<usize>) -> Result<Event, String>,
+) -> Result<(Record, usize), FrameError> {
     let header = peek_header(bytes)?;
     let end = RECORD_HEADER_BYTES + header.len as usize;
     let stored = u32_at(bytes, OFF_CRC);
@@ -245,8 +274,7 @@ pub fn decode(bytes: &[u8], segment_id: u64) -> Result<(Record, usize), FrameErr
             header.kind
         )));
     }
-    let event =
-        codec::decode_event(&bytes[RECORD_HEADER_BYTES..end]).map_err(FrameError::Invalid)?;
+    let event = payload(RECORD_HEADER_BYTES..end).map_err(FrameError::Invalid)?;
     if event.kind.code() != header.kind {
         return Err(FrameError::Invalid(format!(
             "header kind {} disagrees with payload kind {}",

@@ -28,17 +28,20 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::body::Body;
 use crate::error::InputError;
 use crate::event::{
     Event, Kind, MessageInfo, Role, SessionInfo, TURN_MAX, compact_json, parse_ts, req_str,
     req_u64, typed_kind,
 };
+use crate::storage::Bytes;
 
 /// Parses one stored (export) envelope into its seq and event.
 ///
@@ -49,6 +52,37 @@ use crate::event::{
 /// to [`TURN_MAX`], required for `turn` events) or `body` (object), and every body that
 /// [`Event::from_envelope`] would refuse for that kind.
 pub fn parse_stored_envelope(line: &str) -> Result<(u64, Event), InputError> {
+    parse(line, |body| Ok(Body::from(body)))
+}
+
+/// [`parse_stored_envelope`] of `line`, which is the text of `buf` at `line_start`, with a body
+/// already in compact form left in place: a range of `buf`, not a copy (see [`Body`]). Accepts
+/// and refuses exactly what `parse_stored_envelope` does.
+pub fn parse_stored_envelope_shared(
+    buf: &Arc<Bytes>,
+    line_start: usize,
+    line: &str,
+) -> Result<(u64, Event), InputError> {
+    parse(line, |body| {
+        // `body` borrows from `line`; a `line` that is not where the caller says is copied.
+        let offset = (body.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+        let start = line_start.saturating_add(offset);
+        let in_line = offset <= line.len() && line.len() - offset >= body.len();
+        match buf.get(start..start.saturating_add(body.len())) {
+            Some(b) if in_line && b == body.as_bytes() => {
+                Body::shared(buf, start..start + body.len()).map_err(|e| InputError::new("body", e))
+            }
+            _ => Ok(Body::from(body)),
+        }
+    })
+}
+
+/// Parses `line`; `share` turns a body that is already compact (a slice of `line`) into a
+/// [`Body`].
+fn parse(
+    line: &str,
+    share: impl FnOnce(&str) -> Result<Body, InputError>,
+) -> Result<(u64, Event), InputError> {
     let env: RawEnvelope<'_> = serde_json::from_str(line)
         .map_err(|e| InputError::new("envelope", format!("not a JSON object: {e}")))?;
     if let Some((field, reason)) = env.refused {
@@ -118,8 +152,8 @@ pub fn parse_stored_envelope(line: &str) -> Result<(u64, Event), InputError> {
             turn,
             kind,
             body: match scan {
-                Scan::Certain { compact: true } => body.to_string(),
-                _ => compact_json(body),
+                Scan::Certain { compact: true } => share(body)?,
+                _ => Body::from(compact_json(body)),
             },
         },
     ))

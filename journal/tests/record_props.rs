@@ -102,7 +102,7 @@ fn event() -> impl Strategy<Value = Event> {
             ts_ms,
             turn,
             kind,
-            body,
+            body: body.into(),
         },
     )
 }

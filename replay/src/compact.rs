@@ -199,7 +199,7 @@ fn write_and_verify(
         .open(tmp, OpenMode::ReadOnly)
         .and_then(|f| f.read_all(ReadMode::Copy))
         .map_err(io_err("read back", tmp_name))?;
-    let snap = snapshot::read(&back).map_err(|e| verify(e.to_string()))?;
+    let snap = snapshot::read_shared(&Arc::new(back)).map_err(|e| verify(e.to_string()))?;
     if snap.bytes != bytes || snap.events.len() as u64 != records {
         return Err(verify(format!(
             "wrote {bytes} bytes and {records} records, read back {} and {}",

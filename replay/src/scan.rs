@@ -7,11 +7,12 @@
 //! segment: their watermarks tell whether the damaged seq had been acknowledged durable.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use turnwal_journal::event::Event;
 use turnwal_journal::record::{self, FrameError, RECORD_ALIGN};
 use turnwal_journal::segment::{self, SEGMENT_HEADER_BYTES, SegmentHeader};
-use turnwal_journal::storage::{OpenMode, ReadMode, Storage};
+use turnwal_journal::storage::{Bytes, OpenMode, ReadMode, Storage};
 
 /// How a segment's scan stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +69,9 @@ pub struct SegmentScan {
     pub header: Option<SegmentHeader>,
     /// File size in bytes.
     pub file_len: u64,
-    /// Valid events in this segment, in seq order.
-    pub events: Vec<(u64, Event)>,
+    /// Valid events in this segment, in seq order (shared: the fold and the caller's view of
+    /// every event hold the same allocation).
+    pub events: Vec<(u64, Arc<Event>)>,
     /// Offset right after the last valid frame (64 if none).
     pub valid_end: u64,
     /// Offset after the last non-zero byte of the file.
@@ -94,12 +96,14 @@ const FOUND_AFTER_MAX: usize = 4096;
 
 /// Scans the bytes of segment `id`. `expected_first_seq` is where the seq chain must continue
 /// (`None` for the first segment of the journal: take the header's).
+/// Event bodies are left in `buf` (shared, not copied).
 pub fn scan_segment(
-    bytes: &[u8],
+    buf: &Arc<Bytes>,
     id: u64,
     path: PathBuf,
     expected_first_seq: Option<u64>,
 ) -> SegmentScan {
+    let bytes: &[u8] = buf;
     let data_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1) as u64;
     let mut scan = SegmentScan {
         id,
@@ -146,7 +150,7 @@ pub fn scan_segment(
         if off >= bytes.len() {
             break; // EOF right after a valid frame (or the header).
         }
-        match record::decode(&bytes[off..], id) {
+        match record::decode_shared(buf, off, id) {
             Ok((rec, len)) => {
                 if rec.header.seq != expected {
                     scan.stop = Stop::SeqMismatch {
@@ -157,7 +161,7 @@ pub fn scan_segment(
                     break;
                 }
                 scan.max_watermark = scan.max_watermark.max(rec.header.watermark);
-                scan.events.push((rec.header.seq, rec.event));
+                scan.events.push((rec.header.seq, Arc::new(rec.event)));
                 expected += 1;
                 off += len;
                 scan.valid_end = off as u64;
@@ -343,7 +347,7 @@ fn scan_ids(storage: &dyn Storage, dir: &Path, ids: &[u64], out: &mut DirScan) {
             .and_then(|f| f.read_all(mode));
         let scan = match bytes {
             Ok(bytes) => {
-                let mut scan = scan_segment(&bytes, id, path, expected_first);
+                let mut scan = scan_segment(&Arc::new(bytes), id, path, expected_first);
                 // Every segment of a journal carries the same session id: a segment copied in
                 // from another journal is refused, not spliced in.
                 if let Some(h) = scan.header {

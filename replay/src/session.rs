@@ -6,11 +6,16 @@
 //! are computed in [`SessionFold::session`], never kept as running counters that could double
 //! count.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Keyed by ids from the journal: a fast hash with a per-process random seed, so ids crafted
+/// to collide cannot be prepared in advance.
+type HashMap<K, V> = foldhash::HashMap<K, V>;
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
+use turnwal_journal::Body;
 use turnwal_journal::event::{DeltaPart, Event, Kind, Role, ToolRunEvent, TurnEvent, UsageInfo};
 
 /// The fold refused an event.
@@ -66,8 +71,8 @@ pub struct MessageView {
     pub status: MessageStatus,
     /// False once rewound past.
     pub active: bool,
-    /// JSON text of its body (final form, or generated from deltas).
-    pub body: String,
+    /// JSON text of its body (final form, or generated from deltas); shared with the event.
+    pub body: Body,
 }
 
 /// State of a turn.
@@ -372,6 +377,10 @@ impl SessionFold {
     }
 
     fn message(&mut self, id: &str, role: Role, seq: u64) -> &mut MessageState {
+        // Looked up before `entry`, which would allocate the key even when it is there.
+        if let Some(&i) = self.by_id.get(id) {
+            return &mut self.messages[i];
+        }
         let messages = &mut self.messages;
         let i = *self.by_id.entry(id.to_string()).or_insert_with(|| {
             messages.push(MessageState {
@@ -383,7 +392,7 @@ impl SessionFold {
                     turn: None,
                     status: MessageStatus::Partial,
                     active: true,
-                    body: String::new(),
+                    body: Body::default(),
                 },
                 first_final: None,
                 deltas: BTreeMap::new(),
@@ -425,7 +434,7 @@ impl SessionFold {
                 m.view.status = MessageStatus::Complete;
                 // Appended again after a rewind: back in the conversation.
                 m.view.active = true;
-                m.view.body.clone_from(&event.body);
+                m.view.body = event.body.clone();
                 for (call_id, name) in &info.tool_calls {
                     self.call(call_id, name, &info.id);
                 }
@@ -551,7 +560,7 @@ impl SessionFold {
             .map(|m| {
                 let mut v = m.view.clone();
                 if m.first_final.is_none() {
-                    v.body = partial_body(&v.id, &m.deltas);
+                    v.body = Body::from(partial_body(&v.id, &m.deltas));
                 }
                 v
             })
@@ -628,7 +637,7 @@ impl SessionFold {
             ts_ms: last.ts_ms,
             turn: last.turn,
             kind: Kind::Meta(changes),
-            body,
+            body: Body::from(body),
         }
     }
 }

@@ -282,7 +282,7 @@ fn to_event(op: &Op, seq: u64) -> Event {
         ts_ms: 1_000 * seq as i64,
         turn,
         kind,
-        body: body.to_string(),
+        body: body.to_string().into(),
     }
 }
 

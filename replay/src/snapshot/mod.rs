@@ -22,7 +22,7 @@ use turnwal_journal::storage::{OpenMode, ReadMode, Storage};
 
 use crate::session::SessionFold;
 
-pub use read::{Snapshot, SnapshotError, read};
+pub use read::{Snapshot, SnapshotError, read, read_shared};
 
 /// Format name in the header line.
 pub const SNAPSHOT_FORMAT: &str = "turnwal-snapshot";
@@ -79,7 +79,7 @@ pub fn load_newest(st: &dyn Storage, dir: &Path) -> std::io::Result<Loaded> {
             .open(&dir.join(&name), OpenMode::ReadOnly)
             .and_then(|f| f.read_all(ReadMode::Map));
         let result = match bytes {
-            Ok(b) => read(&b).map_err(|e| e.to_string()),
+            Ok(b) => read_shared(&Arc::new(b)).map_err(|e| e.to_string()),
             Err(e) => Err(format!("read failed: {e}")),
         };
         match result {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use turnwal_journal::event::{Event, Kind, parse_ts};
-use turnwal_journal::stored::parse_stored_envelope;
+use turnwal_journal::storage::Bytes;
+use turnwal_journal::stored::parse_stored_envelope_shared;
 
 use super::{SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 
@@ -91,6 +92,13 @@ struct TrailerBody {
 /// is a stored envelope with a seq above the previous one and at most `through_seq`; the first
 /// is the `session` event of the header's session; the count matches the trailer.
 pub fn read(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+    read_shared(&Arc::new(Bytes::Owned(bytes.to_vec())))
+}
+
+/// [`read`] of `buf`, with the events' bodies left in it (shared, not copied; see
+/// [`turnwal_journal::Body`]).
+pub fn read_shared(buf: &Arc<Bytes>) -> Result<Snapshot, SnapshotError> {
+    let bytes: &[u8] = buf;
     if bytes.last() != Some(&b'\n') {
         return Err(err(
             0,
@@ -148,8 +156,8 @@ pub fn read(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     let mut prev = 0u64;
     for (i, line) in lines.enumerate() {
         let n = i as u64 + 2;
-        let (seq, event) =
-            parse_stored_envelope(line).map_err(|e| err(n, offset, e.to_string()))?;
+        let (seq, event) = parse_stored_envelope_shared(buf, offset, line)
+            .map_err(|e| err(n, offset, e.to_string()))?;
         if seq <= prev {
             return Err(err(n, offset, format!("seq {seq} does not follow {prev}")));
         }
