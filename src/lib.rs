@@ -219,6 +219,7 @@ fn fold_all(
         None => (SessionFold::new(), Vec::new()),
     };
     all.reserve(log.len());
+    fold.reserve(log.len());
     for (seq, e) in log {
         // The scan guarantees contiguous seqs after the snapshot; a fold error would be a
         // bug: never lose data over it, stop folding and keep what is folded.

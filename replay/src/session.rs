@@ -269,6 +269,14 @@ impl SessionFold {
         Self::default()
     }
 
+    /// Makes room for `events` more events (about as many messages, at most), so a replay that
+    /// knows how many it will fold does not grow and rehash its tables along the way.
+    pub fn reserve(&mut self, events: usize) {
+        self.events.reserve(events);
+        self.messages.reserve(events);
+        self.by_id.reserve(events);
+    }
+
     /// Rebuilds a fold from a snapshot: `events` as [`SessionFold::retained`] returned them
     /// (strictly increasing seqs, gaps allowed) and the snapshot's `through_seq`.
     pub fn from_retained<I, E>(events: I, through_seq: u64) -> Result<Self, FoldError>
@@ -276,7 +284,9 @@ impl SessionFold {
         I: IntoIterator<Item = (u64, E)>,
         E: Into<Arc<Event>>,
     {
+        let events = events.into_iter();
         let mut fold = Self::new();
+        fold.reserve(events.size_hint().0);
         for (seq, e) in events {
             fold.apply_sparse_shared(seq, e.into())?;
         }
