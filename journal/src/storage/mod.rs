@@ -37,7 +37,9 @@ pub enum OpenMode {
 /// How to read a whole file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadMode {
-    /// Memory-map if the implementation can: only for files nobody will shrink (sealed segments).
+    /// Memory-map if the implementation can: only for files nobody will shrink or rewrite
+    /// (sealed segments, installed snapshots). Bodies read from a mapping stay in it for as long
+    /// as the events live (`Body`), so this is a promise for the session's lifetime.
     Map,
     /// Copy into memory: for files a writer may still truncate.
     Copy,
