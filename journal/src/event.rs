@@ -412,7 +412,7 @@ pub(crate) fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
     const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
     const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
     // Whether any byte of `w` is zero (exact: no false positives or negatives).
-    let has_zero = |w: u64| ((w.wrapping_sub(ONES) & !w & HIGHS) != 0);
+    let has_zero = |w: u64| (w.wrapping_sub(ONES) & !w & HIGHS) != 0;
     let mut at = 0;
     for chunk in s.chunks_exact(8) {
         let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
