@@ -40,6 +40,9 @@ struct State {
     poisoned: Option<String>,
     closed: bool,
     syncs: u64,
+    /// Threads blocked on `changed`: a leader that finds none skips the wake-up, which would
+    /// otherwise cost a futex call on every durable append of a single writer.
+    waiters: u32,
 }
 
 /// Resets the leader flag and wakes everyone, however the leader leaves.
@@ -76,6 +79,7 @@ impl Commit {
                 poisoned: None,
                 closed: false,
                 syncs: 0,
+                waiters: 0,
             }),
             changed: Condvar::new(),
             flush_wanted: Condvar::new(),
@@ -161,7 +165,9 @@ impl Commit {
                 return Ok(st.durable_seq);
             }
             if st.leader {
+                st.waiters += 1;
                 st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                st.waiters -= 1;
                 continue;
             }
             st.leader = true;
@@ -197,7 +203,9 @@ impl Commit {
                     }
                 }
             }
-            self.changed.notify_all();
+            if st.waiters > 0 {
+                self.changed.notify_all();
+            }
         }
     }
 
@@ -209,13 +217,15 @@ impl Commit {
 
     /// Waits until `durable_seq` exceeds `seen`, the timeout passes, or the journal fails.
     pub fn wait_durable_after(&self, seen: u64, timeout: Duration) -> Result<u64> {
-        let st = self.lock();
-        let (st, _) = self
+        let mut st = self.lock();
+        st.waiters += 1;
+        let (mut st, _) = self
             .changed
             .wait_timeout_while(st, timeout, |s| {
                 s.durable_seq <= seen && s.poisoned.is_none() && !s.closed
             })
             .unwrap_or_else(|p| p.into_inner());
+        st.waiters -= 1;
         if let Some(cause) = &st.poisoned {
             return Err(Error::Poisoned {
                 cause: cause.clone(),
