@@ -52,6 +52,22 @@ impl Body {
         }))
     }
 
+    /// A body that is `text`, a `str` lying inside `buf` (found by its address): no copy, and
+    /// no second UTF-8 check, since `text` is already text. `None` if `text` is not inside
+    /// `buf`.
+    pub fn shared_str(buf: &Arc<Bytes>, text: &str) -> Option<Body> {
+        let start = (text.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+        let range = start..start.checked_add(text.len())?;
+        // The same address and length: the same bytes, which `text` proves are UTF-8.
+        let inside = buf.get(range.clone())?;
+        std::ptr::eq(inside, text.as_bytes()).then(|| {
+            Body(Repr::Shared {
+                buf: Arc::clone(buf),
+                range,
+            })
+        })
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         match &self.0 {
@@ -173,6 +189,22 @@ mod tests {
         assert_eq!(b.clone(), Body::from("{\"a\":1}"));
         assert!(Body::shared(&buf, 2..20).unwrap_err().contains("outside"));
         assert!(Body::shared(&buf, 9..12).unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn a_str_inside_the_buffer_is_shared_and_one_outside_is_not() {
+        let buf = Arc::new(Bytes::Owned(b"xx{\"a\":1}yy".to_vec()));
+        let text = std::str::from_utf8(&buf[2..9]).unwrap();
+        let b = Body::shared_str(&buf, text).unwrap();
+        assert!(b.is_shared());
+        assert_eq!(b, "{\"a\":1}");
+        let elsewhere = String::from("{\"a\":1}");
+        assert!(Body::shared_str(&buf, &elsewhere).is_none());
+        let other = Arc::new(Bytes::Owned(b"xx{\"a\":1}yy".to_vec()));
+        assert!(
+            Body::shared_str(&other, text).is_none(),
+            "same bytes, other buffer"
+        );
     }
 
     #[test]

@@ -24,6 +24,16 @@
 //!   numbers, deep nesting) or whose shape is irregular in any way (wrong type, empty id, unknown
 //!   role, repeated key, non-object part, tool part without its ids, ...) goes through the same
 //!   DOM code as [`Event::from_envelope`], which gives the answer or the refusal.
+//! - **Single-pass fast path first.** Every line is first offered to `fast::parse`, which
+//!   reads a writer-form `message` envelope (`{"seq":N,"ts":"…Z","kind":"message","turn":T,
+//!   "body":{…}}`, compact, as [`Event::write_envelope`] writes it) in one pass over its bytes:
+//!   it validates the body as strictly as serde_json, decides what `scan` decides, extracts the
+//!   fields `fast_message` extracts and parses the fixed-form timestamp by hand. Its invariant:
+//!   **when it returns `Some`, the full path below returns `Ok` with an identical seq and
+//!   event**; on anything it is not certain about it returns `None` and the full path decides,
+//!   unchanged. So the fast path never changes what is accepted or refused, nor how.
+//!   `journal/tests/stored_fast.rs` checks that invariant on writer lines and on
+//!   character-level mutations of them.
 //! - No panics: every input, however malformed, gives `Ok` or an [`InputError`].
 
 use std::borrow::Cow;
@@ -37,11 +47,14 @@ use serde_json::{Map, Value};
 
 use crate::body::Body;
 use crate::error::InputError;
+use crate::event::find_quote_or_backslash;
 use crate::event::{
     Event, Kind, MessageInfo, Role, SessionInfo, TURN_MAX, compact_json, parse_ts, req_str,
     req_u64, typed_kind,
 };
 use crate::storage::Bytes;
+
+mod fast;
 
 /// Parses one stored (export) envelope into its seq and event.
 ///
@@ -63,23 +76,72 @@ pub fn parse_stored_envelope_shared(
     line_start: usize,
     line: &str,
 ) -> Result<(u64, Event), InputError> {
-    parse(line, |body| {
-        // `body` borrows from `line`; a `line` that is not where the caller says is copied.
-        let offset = (body.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
-        let start = line_start.saturating_add(offset);
-        let in_line = offset <= line.len() && line.len() - offset >= body.len();
-        match buf.get(start..start.saturating_add(body.len())) {
-            Some(b) if in_line && b == body.as_bytes() => {
-                Body::shared(buf, start..start + body.len()).map_err(|e| InputError::new("body", e))
-            }
-            _ => Ok(Body::from(body)),
-        }
-    })
+    parse(line, |body| share_in(buf, line_start, line, body))
+}
+
+/// `body`, a slice of `line`, which is the text of `buf` at `line_start`, as a range of `buf`;
+/// a copy if it is not inside `buf`. (`line_start` and `line` only document where it lies:
+/// [`Body::shared_str`] finds it by its address.)
+fn share_in(
+    buf: &Arc<Bytes>,
+    _line_start: usize,
+    _line: &str,
+    body: &str,
+) -> Result<Body, InputError> {
+    Ok(Body::shared_str(buf, body).unwrap_or_else(|| Body::from(body)))
 }
 
 /// Parses `line`; `share` turns a body that is already compact (a slice of `line`) into a
-/// [`Body`].
+/// [`Body`]. The fast path first; the full path whenever it declines.
 fn parse(
+    line: &str,
+    share: impl FnOnce(&str) -> Result<Body, InputError>,
+) -> Result<(u64, Event), InputError> {
+    match fast::parse(line) {
+        // The body is the very slice of `line` the full path would share.
+        Some(f) => Ok((
+            f.seq,
+            Event {
+                ts_ms: f.ts_ms,
+                turn: f.turn,
+                kind: f.kind,
+                body: share(f.body)?,
+            },
+        )),
+        None => parse_full(line, share),
+    }
+}
+
+/// The fast path alone, for tests: `Some` only for lines it takes, the body owned.
+#[doc(hidden)]
+pub fn parse_fast_for_tests(line: &str) -> Option<(u64, Event)> {
+    fast::parse(line).map(|f| {
+        (
+            f.seq,
+            Event {
+                ts_ms: f.ts_ms,
+                turn: f.turn,
+                kind: f.kind,
+                body: Body::from(f.body),
+            },
+        )
+    })
+}
+
+/// The full path alone (what [`parse_stored_envelope`] does when the fast path declines), for
+/// tests. Reads `line` as [`parse_stored_envelope_shared`] reads it from a buffer of its own,
+/// so the body is shared exactly when the full path finds it certain and compact.
+#[doc(hidden)]
+pub fn parse_full_for_tests(line: &str) -> Result<(u64, Event), InputError> {
+    let buf = Arc::new(Bytes::Owned(line.as_bytes().to_vec()));
+    // The copy's own text, so a body the scan finds compact lies inside `buf`.
+    let text = std::str::from_utf8(&buf).unwrap_or(line);
+    parse_full(text, |body| share_in(&buf, 0, text, body))
+}
+
+/// The full path: serde reads the envelope, [`scan`] the body, then [`fast_message`] or the
+/// DOM the typed fields, and jiff the timestamp.
+fn parse_full(
     line: &str,
     share: impl FnOnce(&str) -> Result<Body, InputError>,
 ) -> Result<(u64, Event), InputError> {
@@ -413,33 +475,6 @@ fn scan(json: &str) -> Scan {
         }
     }
     Scan::Certain { compact }
-}
-
-/// Index of the first `"` or `\` in `s`, eight bytes at a time (string contents are most of a
-/// body).
-fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
-    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
-    // Non-zero exactly when some byte of `x` is zero.
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let mut chunks = s.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let w = u64::from_ne_bytes(bytes);
-        if has_zero(w ^ QUOTES) || has_zero(w ^ BACKSLASHES) {
-            break;
-        }
-        at += 8;
-    }
-    s.get(at..)?
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\')
-        .map(|off| at + off)
 }
 
 /// The fast path: the typed fields of a regular message body, or `None` whenever anything is
