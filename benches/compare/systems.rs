@@ -15,6 +15,9 @@ use crate::Res;
 
 pub const TURNWAL_ALWAYS: &str = "turnwal Always";
 pub const TURNWAL_BATCH: &str = "turnwal Batch (5 ms, default)";
+/// The same engine path without the JSON ingest: events parsed before the clock starts.
+pub const TURNWAL_ALWAYS_EVENTS: &str = "turnwal Always, pre-parsed events";
+pub const TURNWAL_BATCH_EVENTS: &str = "turnwal Batch, pre-parsed events";
 pub const TURNWAL_READ: &str = "turnwal open_read_only";
 pub const OKAYWAL: &str = "okaywal 0.3 (commit per append)";
 pub const SQLITE_FULL: &str = "SQLite WAL synchronous=FULL";
