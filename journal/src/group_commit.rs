@@ -11,7 +11,7 @@
 //! - `durable_seq <= written_seq`; both only grow.
 //! - At most one sync is in flight (`leader`).
 //! - The leader flag is reset and every waiter is woken on every exit path, errors and panics
-//!   included ([`LeaderGuard`]). A failed sync poisons the journal; it is never retried
+//!   included (a guard on the leader). A failed sync poisons the journal; it is never retried
 //!   (fsyncgate: after a failed fsync the kernel may have dropped the dirty pages).
 
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! It accepts exactly this shape, byte for byte, and nothing else:
 //!
 //! ```text
-//! {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","kind":"message"[,"turn":T],"body":{...}}[\n]
+//! {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","kind":"message"|"usage"[,"turn":T],"body":{...}}[\n]
 //! ```
 //!
 //! The invariant, which everything here serves: **whenever [`parse`] returns `Some`, the full
@@ -36,15 +36,21 @@
 //!   that is absent, `null` or a string; other parts are not looked into. Keys and strings are
 //!   compared and taken decoded (escapes resolved). A repeated key among the fields looked at
 //!   (where the DOM keeps the last) declines; so does anything the DOM would refuse.
-//! - Only `message` events (the bulk of every snapshot) take this path; every other kind
-//!   declines.
+//! - **Usage fields**: exactly the [`UsageInfo`] of the DOM path: `call_key` and `model`
+//!   non-empty strings; `input` and `output` objects whose `total` is a plain non-negative
+//!   integer and whose `cache_read`, `cache_write`, `reasoning` are absent, `null` or one; `cost`
+//!   absent, `null` or an object with a non-empty string `currency` and a numeric `amount` of at
+//!   most [`AMOUNT_DIGITS_MAX`] digits (where serde_json's float parse is exact and equals
+//!   Rust's); `final` absent, `null` or a boolean. A repeated key declines.
+//! - Only `message` and `usage` events (the bulk of every snapshot) take this path; every other
+//!   kind declines.
 //!
 //! No panics: every index is checked, every arithmetic bounded.
 
 use std::borrow::Cow;
 
 use super::{FAST_DEPTH_MAX, FAST_DIGITS_MAX};
-use crate::event::{Kind, MessageInfo, Role, TURN_MAX};
+use crate::event::{Kind, MessageInfo, Role, TURN_MAX, UsageInfo};
 
 /// What the fast path read from one line.
 #[derive(Debug)]
@@ -61,8 +67,8 @@ pub(super) struct Fast<'a> {
     pub body: &'a str,
 }
 
-/// Reads `line` if it is a writer-form `message` envelope the fast path is certain about;
-/// `None` otherwise (see the module documentation for what `Some` guarantees).
+/// Reads `line` if it is a writer-form `message` or `usage` envelope the fast path is certain
+/// about; `None` otherwise (see the module documentation for what `Some` guarantees).
 pub(super) fn parse(line: &str) -> Option<Fast<'_>> {
     let mut p = Cursor::new(line);
     p.eat(b"{\"seq\":")?;
@@ -72,7 +78,13 @@ pub(super) fn parse(line: &str) -> Option<Fast<'_>> {
     }
     p.eat(b",\"ts\":\"")?;
     let ts_ms = timestamp_ms(p.take(24)?)?;
-    p.eat(b"\",\"kind\":\"message\"")?;
+    p.eat(b"\",\"kind\":\"")?;
+    let usage = if p.eat(b"message\"").is_some() {
+        false
+    } else {
+        p.eat(b"usage\"")?;
+        true
+    };
     let turn = if p.eat(b",\"turn\":").is_some() {
         let t = p.uint()?;
         if t > TURN_MAX {
@@ -84,7 +96,11 @@ pub(super) fn parse(line: &str) -> Option<Fast<'_>> {
     };
     p.eat(b",\"body\":")?;
     let start = p.i;
-    let info = p.message_body()?;
+    let kind = if usage {
+        Kind::Usage(p.usage_body()?)
+    } else {
+        Kind::Message(p.message_body()?)
+    };
     let body = line.get(start..p.i)?;
     p.eat(b"}")?;
     match line.get(p.i..)? {
@@ -95,7 +111,7 @@ pub(super) fn parse(line: &str) -> Option<Fast<'_>> {
         seq,
         ts_ms,
         turn,
-        kind: Kind::Message(info),
+        kind,
         body,
     })
 }
@@ -545,6 +561,120 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// A `usage` body (level 1), validated, with the typed fields the DOM path would give.
+    /// Token counts must be plain non-negative integers (or `null` where optional); a `cost`
+    /// amount is taken only when it has at most [`AMOUNT_DIGITS_MAX`] digits, where serde_json's
+    /// float parse and Rust's correctly rounded one agree; anything else declines.
+    fn usage_body(&mut self) -> Option<UsageInfo> {
+        let (mut call_key, mut model) = (Val::Absent, Val::Absent);
+        let mut input = None;
+        let mut output = None;
+        let mut cost: Option<Option<(f64, String)>> = None;
+        let mut is_final: Option<bool> = None;
+        self.object_with(1, |p, key| match key.bytes()?.as_ref() {
+            b"call_key" => call_key.set(p.field(1)?),
+            b"model" => model.set(p.field(1)?),
+            b"input" => once(
+                &mut input,
+                p.counts(2, [b"total", b"cache_read", b"cache_write"])?,
+            ),
+            b"output" => once(&mut output, p.counts(2, [b"total", b"reasoning"])?),
+            b"cost" => {
+                let c = if p.peek()? == b'n' {
+                    p.eat(b"null")?;
+                    None
+                } else {
+                    Some(p.cost()?)
+                };
+                once(&mut cost, c)
+            }
+            b"final" => {
+                let f = match p.peek()? {
+                    b't' => p.eat(b"true").map(|()| true)?,
+                    b'f' => p.eat(b"false").map(|()| false)?,
+                    b'n' => p.eat(b"null").map(|()| false)?,
+                    _ => return None,
+                };
+                once(&mut is_final, f)
+            }
+            _ => p.value(1),
+        })?;
+        let [input_total, cache_read, cache_write] = input?;
+        let [output_total, reasoning] = output?;
+        Some(UsageInfo {
+            call_key: call_key.required()?,
+            model: model.required()?,
+            // `req_u64`: present and an integer; `opt_u64`: absent, null or an integer.
+            input_total: input_total??,
+            cache_read: cache_read.flatten(),
+            cache_write: cache_write.flatten(),
+            output_total: output_total??,
+            reasoning: reasoning.flatten(),
+            cost: cost.flatten(),
+            is_final: is_final.unwrap_or(false),
+        })
+    }
+
+    /// An object (at nesting `level`) of counts: for each of `keys`, absent (`None`), `null`
+    /// (`Some(None)`) or a plain non-negative integer; other keys are skipped. A repeated key,
+    /// or a count that is any other value, declines.
+    fn counts<const N: usize>(
+        &mut self,
+        level: u32,
+        keys: [&[u8]; N],
+    ) -> Option<[Option<Option<u64>>; N]> {
+        let mut out = [None; N];
+        self.object_with(level, |p, key| {
+            let key = key.bytes()?;
+            match keys.iter().position(|k| *k == key.as_ref()) {
+                Some(i) => {
+                    let v = p.count_or_null()?;
+                    once(out.get_mut(i)?, v)
+                }
+                None => p.value(level),
+            }
+        })?;
+        Some(out)
+    }
+
+    /// `null`, or a non-negative integer written without fraction or exponent (what
+    /// `Value::as_u64` gives a number for); anything else declines.
+    fn count_or_null(&mut self) -> Option<Option<u64>> {
+        match self.peek()? {
+            b'n' => self.eat(b"null").map(|()| None),
+            b'0'..=b'9' => {
+                let v = self.uint()?;
+                if matches!(self.peek(), Some(b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                    return None;
+                }
+                Some(Some(v))
+            }
+            _ => None,
+        }
+    }
+
+    /// A `cost` object (level 2): `amount` a number of at most [`AMOUNT_DIGITS_MAX`] digits and
+    /// `currency` a non-empty string; other keys skipped.
+    fn cost(&mut self) -> Option<(f64, String)> {
+        let (mut amount, mut currency) = (None, Val::Absent);
+        self.object_with(2, |p, key| match key.bytes()?.as_ref() {
+            b"amount" => {
+                let start = p.i;
+                p.number()?;
+                let text = p.b.get(start..p.i)?;
+                let digits = text.iter().filter(|c| c.is_ascii_digit()).count();
+                if digits > AMOUNT_DIGITS_MAX {
+                    return None;
+                }
+                let v: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
+                once(&mut amount, v)
+            }
+            b"currency" => currency.set(p.field(2)?),
+            _ => p.value(2),
+        })?;
+        Some((amount?, currency.required()?))
+    }
+
     /// The value of a message's `parts` (level 1): `null`, or an array (level 2) of part
     /// objects (level 3), with their tool calls and results.
     fn parts(&mut self) -> Option<Parts> {
@@ -582,6 +712,24 @@ impl<'a> Cursor<'a> {
             Some(())
         })?;
         Some(parts)
+    }
+}
+
+/// Most digits of a `cost.amount` the fast path takes. With at most 15 digits the significand
+/// is below 2^53 and its power of ten at most 10^15, both exact in an f64, so serde_json's
+/// quick float parse (one multiplication or division of exact values) is correctly rounded,
+/// like Rust's: the two agree. Longer amounts go the full way.
+const AMOUNT_DIGITS_MAX: usize = 15;
+
+/// Fills an empty slot; a second value (a repeated key, where the DOM keeps the last)
+/// declines.
+fn once<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+    match slot {
+        None => {
+            *slot = Some(v);
+            Some(())
+        }
+        Some(_) => None,
     }
 }
 
@@ -1263,6 +1411,116 @@ mod tests {
             r#"{"id":"m","role":"user","parts":[{"type":"text","x":{"type":"tool_call","type":1}}],"y":{"id":"","role":7,"parts":5}}"#,
         );
         assert!(m.tool_calls.is_empty());
+    }
+
+    fn usage_line(body: &str) -> String {
+        format!("{{\"seq\":9,\"ts\":\"{TS}\",\"kind\":\"usage\",\"body\":{body}}}\n")
+    }
+
+    fn takes_usage(body: &str) -> UsageInfo {
+        match takes(&usage_line(body)).1.kind {
+            Kind::Usage(u) => u,
+            other => panic!("not usage: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn usage_fields_follow_the_dom() {
+        let u = takes_usage(
+            r#"{"call_key":"k1","model":"m","input":{"total":10,"cache_read":3,"cache_write":null},"output":{"total":7,"reasoning":2,"x":[1]},"cost":{"amount":0.0123,"currency":"USD"},"final":true,"extra":{"a":"b"}}"#,
+        );
+        assert_eq!(
+            (u.input_total, u.cache_read, u.cache_write),
+            (10, Some(3), None)
+        );
+        assert_eq!((u.output_total, u.reasoning), (7, Some(2)));
+        assert_eq!(u.cost, Some((0.0123, "USD".to_string())));
+        assert!(u.is_final);
+        let u = takes_usage(
+            r#"{"call_key":"k\u0031","model":"m","input":{"total":0},"output":{"total":18446744073709551615},"cost":null,"final":null}"#,
+        );
+        assert_eq!(u.call_key, "k1");
+        assert_eq!(u.output_total, u64::MAX);
+        assert_eq!((u.cost, u.is_final), (None, false));
+        for amount in [
+            "0",
+            "-0",
+            "12",
+            "-3.5",
+            "0.1",
+            "123456789012345",
+            "0.00000000000001",
+        ] {
+            takes_usage(&format!(
+                r#"{{"call_key":"k","model":"m","input":{{"total":1}},"output":{{"total":1}},"cost":{{"amount":{amount},"currency":"EUR"}}}}"#
+            ));
+        }
+        for body in [
+            // Counts that are not plain non-negative integers, or missing, or null where required.
+            r#"{"call_key":"k","model":"m","input":{"total":1.0},"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":-1},"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":null},"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","input":{},"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","input":null,"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":18446744073709551616},"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":1,"cache_read":"3"},"output":{"total":1}}"#,
+            // Repeated keys, at either level.
+            r#"{"call_key":"k","model":"m","input":{"total":1,"total":2},"output":{"total":1}}"#,
+            r#"{"call_key":"k","call_key":"j","model":"m","input":{"total":1},"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":1},"output":{"total":1},"final":true,"final":false}"#,
+            // Strings required, a bad `final`, a cost the fast path leaves to serde_json.
+            r#"{"call_key":"","model":"m","input":{"total":1},"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":7,"input":{"total":1},"output":{"total":1}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":1},"output":{"total":1},"final":1}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":1},"output":{"total":1},"cost":{"amount":0.1234567890123456,"currency":"USD"}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":1},"output":{"total":1},"cost":{"amount":1e3,"currency":"USD"}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":1},"output":{"total":1},"cost":{"amount":"1","currency":"USD"}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":1},"output":{"total":1},"cost":{"currency":"USD"}}"#,
+            r#"{"call_key":"k","model":"m","input":{"total":1},"output":{"total":1},"cost":{"amount":1}}"#,
+        ] {
+            declines(&usage_line(body));
+        }
+    }
+
+    /// Amounts the fast path takes parse as serde_json parses them, on many random decimals.
+    #[test]
+    fn cost_amounts_agree_with_serde_json() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut taken = 0;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = 1 + (x % 15) as usize;
+            let int_digits = ((x >> 8) % (digits as u64 + 1)) as usize;
+            let mut text: String = (0..digits)
+                .map(|i| char::from(b'0' + ((x >> (i * 4 % 60)) % 10) as u8))
+                .collect();
+            if int_digits < digits {
+                text.insert(int_digits.max(1).min(digits), '.');
+                if text.ends_with('.') {
+                    text.push('5');
+                }
+            }
+            let text = text.trim_start_matches('0');
+            let text = if text.is_empty() || text.starts_with('.') {
+                format!("0{text}")
+            } else {
+                text.to_string()
+            };
+            let body = format!(
+                r#"{{"call_key":"k","model":"m","input":{{"total":1}},"output":{{"total":1}},"cost":{{"amount":{text},"currency":"USD"}}}}"#
+            );
+            let line = usage_line(&body);
+            if parse_fast_for_tests(&line).is_some() {
+                takes(&line);
+                taken += 1;
+            } else {
+                declines(&line);
+            }
+        }
+        assert!(taken > 15_000, "only {taken} amounts taken");
     }
 
     #[test]
