@@ -221,6 +221,80 @@ fn parse_full(
     ))
 }
 
+/// Parses one append envelope (no `seq`; `ts` and `turn` optional, `null` meaning absent): what
+/// [`Event::from_envelope`] does, in one serde pass over the envelope plus, for `message`,
+/// `usage` and `delta` bodies already in compact form, one pass of [`fast::typed_body`] over
+/// the body; any other body goes through the DOM path and [`compact_json`].
+///
+/// Accepts exactly what the DOM reading of the whole envelope accepted, with the same event,
+/// except that a repeated envelope field is refused (the DOM kept the last one silently);
+/// `journal/tests/stored_fast.rs` checks it against [`Event::from_envelope_reference`].
+pub(crate) fn parse_append_envelope(text: &str, now_ms: i64) -> Result<Event, InputError> {
+    let env: RawEnvelope<'_> = serde_json::from_str(text)
+        .map_err(|e| InputError::new("envelope", format!("not a JSON object: {e}")))?;
+    if let Some((field, reason)) = env.refused {
+        return Err(InputError::new(field, reason));
+    }
+    if env.seq.is_some() {
+        return Err(InputError::new(
+            "seq",
+            "must be absent: the journal assigns it",
+        ));
+    }
+    let kind_name = match env.kind.map(classify) {
+        Some(Json::Str(s)) => s,
+        Some(Json::Invalid) => return Err(InputError::new("kind", "not valid Unicode text")),
+        Some(_) => return Err(InputError::new("kind", "must be a string")),
+        None => return Err(InputError::new("kind", "missing")),
+    };
+    let ts_ms = match env.ts.map(classify) {
+        None | Some(Json::Null) => now_ms,
+        Some(Json::Str(s)) => parse_ts(&s).ok_or_else(|| {
+            InputError::new(
+                "ts",
+                format!("not an RFC 3339 timestamp with offset: {s:?}"),
+            )
+        })?,
+        Some(Json::Invalid) => return Err(InputError::new("ts", "not valid Unicode text")),
+        Some(Json::Other) => return Err(InputError::new("ts", "must be a string")),
+    };
+    let turn = match env.turn {
+        None => None,
+        Some(raw) if raw.get() == "null" => None,
+        Some(raw) => match int_u64(raw) {
+            Some(t) if t <= TURN_MAX => Some(t),
+            _ => {
+                return Err(InputError::new(
+                    "turn",
+                    format!("must be an integer from 0 to {TURN_MAX}"),
+                ));
+            }
+        },
+    };
+    let body = match env.body {
+        Some(b) if b.get().starts_with('{') => b.get(),
+        Some(_) => return Err(InputError::new("body", "must be a JSON object")),
+        None => return Err(InputError::new("body", "missing")),
+    };
+    let (kind, body) = match fast::typed_body(&kind_name, body) {
+        // Taken only when the body is compact: its text is its own compact form.
+        Some(kind) => (kind, Body::from(body)),
+        None => (
+            typed_kind(&kind_name, &body_dom(body)?)?,
+            Body::from(compact_json(body)),
+        ),
+    };
+    if matches!(kind, Kind::Turn { .. }) && turn.is_none() {
+        return Err(InputError::new("turn", "required for turn events"));
+    }
+    Ok(Event {
+        ts_ms,
+        turn,
+        kind,
+        body,
+    })
+}
+
 /// The envelope's fields as raw JSON text, before any type check.
 #[derive(Default)]
 struct RawEnvelope<'a> {

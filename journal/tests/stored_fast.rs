@@ -600,6 +600,33 @@ fn mutate(line: &str, seed: u64) -> String {
     chars.into_iter().collect()
 }
 
+/// The append path against its reference, the DOM reading of the whole envelope: whatever
+/// `from_envelope` accepts, the reference accepts with the same event; whatever the reference
+/// accepts and `from_envelope` refuses has a repeated envelope field.
+fn check_append(line: &str) -> Result<(), TestCaseError> {
+    let new = Event::from_envelope(line, NOW_MS);
+    let reference = Event::from_envelope_reference(line, NOW_MS);
+    match (&new, &reference) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{:?}", line),
+        (Ok(_), Err(e)) => prop_assert!(false, "taken, refused by the reference ({e}): {line:?}"),
+        (Err(e), Ok(_)) => prop_assert!(
+            e.to_string().contains("repeated envelope field"),
+            "refused ({e}), taken by the reference: {line:?}"
+        ),
+        (Err(_), Err(_)) => {}
+    }
+    Ok(())
+}
+
+/// A writer line as an append envelope: without its `seq`.
+fn append_line(seed: u64) -> String {
+    let line = writer_line(seed);
+    match line.find(',') {
+        Some(comma) if line.starts_with("{\"seq\":") => format!("{{{}", &line[comma + 1..]),
+        _ => line,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The properties.
 
@@ -609,6 +636,15 @@ proptest! {
     #[test]
     fn writer_lines_read_the_same_on_both_paths(seed in any::<u64>()) {
         check(&writer_line(seed))?;
+    }
+
+    #[test]
+    fn append_envelopes_read_as_the_reference_reads_them(seed in any::<u64>(), m in any::<u64>()) {
+        let line = append_line(seed);
+        check_append(&line)?;
+        for i in 0..8u64 {
+            check_append(&mutate(&line, m.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))))?;
+        }
     }
 
     #[test]

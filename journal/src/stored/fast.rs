@@ -5,7 +5,7 @@
 //! It accepts exactly this shape, byte for byte, and nothing else:
 //!
 //! ```text
-//! {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","kind":"message"|"usage"[,"turn":T],"body":{...}}[\n]
+//! {"seq":N,"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","kind":"message"|"usage"|"delta"[,"turn":T],"body":{...}}[\n]
 //! ```
 //!
 //! The invariant, which everything here serves: **whenever [`parse`] returns `Some`, the full
@@ -42,15 +42,19 @@
 //!   absent, `null` or an object with a non-empty string `currency` and a numeric `amount` of at
 //!   most [`AMOUNT_DIGITS_MAX`] digits (where serde_json's float parse is exact and equals
 //!   Rust's); `final` absent, `null` or a boolean. A repeated key declines.
-//! - Only `message` and `usage` events (the bulk of every snapshot) take this path; every other
-//!   kind declines.
+//! - **Delta fields**: exactly the [`DeltaInfo`] of the DOM path: `message_id` a non-empty
+//!   string, `index` a plain integer below 2^32, `type` a known part type, `text`,
+//!   `arguments`, `call_id`, `name` absent, `null` or strings. A repeated key declines.
+//! - Only `message`, `usage` and `delta` events take this path (messages and usage are the bulk
+//!   of every snapshot, deltas of a live stream: [`typed_body`] serves the append path too);
+//!   every other kind declines.
 //!
 //! No panics: every index is checked, every arithmetic bounded.
 
 use std::borrow::Cow;
 
 use super::{FAST_DEPTH_MAX, FAST_DIGITS_MAX};
-use crate::event::{Kind, MessageInfo, Role, TURN_MAX, UsageInfo};
+use crate::event::{DeltaInfo, DeltaPart, Kind, MessageInfo, Role, TURN_MAX, UsageInfo};
 
 /// What the fast path read from one line.
 #[derive(Debug)]
@@ -67,8 +71,8 @@ pub(super) struct Fast<'a> {
     pub body: &'a str,
 }
 
-/// Reads `line` if it is a writer-form `message` or `usage` envelope the fast path is certain
-/// about; `None` otherwise (see the module documentation for what `Some` guarantees).
+/// Reads `line` if it is a writer-form `message`, `usage` or `delta` envelope the fast path is
+/// certain about; `None` otherwise (see the module documentation for what `Some` guarantees).
 pub(super) fn parse(line: &str) -> Option<Fast<'_>> {
     let mut p = Cursor::new(line);
     p.eat(b"{\"seq\":")?;
@@ -79,11 +83,13 @@ pub(super) fn parse(line: &str) -> Option<Fast<'_>> {
     p.eat(b",\"ts\":\"")?;
     let ts_ms = timestamp_ms(p.take(24)?)?;
     p.eat(b"\",\"kind\":\"")?;
-    let usage = if p.eat(b"message\"").is_some() {
-        false
+    let kind_name: &[u8] = if p.eat(b"message\"").is_some() {
+        b"message"
+    } else if p.eat(b"usage\"").is_some() {
+        b"usage"
     } else {
-        p.eat(b"usage\"")?;
-        true
+        p.eat(b"delta\"")?;
+        b"delta"
     };
     let turn = if p.eat(b",\"turn\":").is_some() {
         let t = p.uint()?;
@@ -96,11 +102,7 @@ pub(super) fn parse(line: &str) -> Option<Fast<'_>> {
     };
     p.eat(b",\"body\":")?;
     let start = p.i;
-    let kind = if usage {
-        Kind::Usage(p.usage_body()?)
-    } else {
-        Kind::Message(p.message_body()?)
-    };
+    let kind = p.typed(kind_name)?;
     let body = line.get(start..p.i)?;
     p.eat(b"}")?;
     match line.get(p.i..)? {
@@ -114,6 +116,16 @@ pub(super) fn parse(line: &str) -> Option<Fast<'_>> {
         kind,
         body,
     })
+}
+
+/// The typed fields of `body`, a whole body object of kind `kind` (`message`, `usage` or
+/// `delta`), read in one pass: exactly what the DOM path derives, or `None` whenever the fast
+/// path is not certain (the same rules as for a snapshot line's body, including that the body
+/// is already compact). For the append path, which has its envelope parsed already.
+pub(super) fn typed_body(kind: &str, body: &str) -> Option<Kind> {
+    let mut p = Cursor::new(body);
+    let kind = p.typed(kind.as_bytes())?;
+    (p.i == body.len()).then_some(kind)
 }
 
 /// Milliseconds since the Unix epoch of `YYYY-MM-DDTHH:MM:SS.mmmZ`, for a valid date and time
@@ -283,6 +295,16 @@ impl<'a> Val<'a> {
                 Some(())
             }
             _ => None,
+        }
+    }
+
+    /// `opt_str`: `Some(None)` when absent or `null`, `Some(Some(text))` for a string (empty
+    /// allowed), `None` (decline) for anything else.
+    fn optional(self) -> Option<Option<String>> {
+        match self {
+            Val::Absent | Val::Null => Some(None),
+            Val::Str(s) => Some(Some(s.text()?.into_owned())),
+            Val::Other => None,
         }
     }
 
@@ -558,6 +580,57 @@ impl<'a> Cursor<'a> {
             status,
             tool_calls: parts.calls,
             tool_results: parts.results,
+        })
+    }
+
+    /// A body of kind `kind` (level 1), validated, with its typed fields; `None` for other kinds.
+    fn typed(&mut self, kind: &[u8]) -> Option<Kind> {
+        match kind {
+            b"message" => self.message_body().map(Kind::Message),
+            b"usage" => self.usage_body().map(Kind::Usage),
+            b"delta" => self.delta_body().map(Kind::Delta),
+            _ => None,
+        }
+    }
+
+    /// A `delta` body (level 1), validated, with the typed fields the DOM path would give:
+    /// `message_id` a non-empty string, `index` a plain integer fitting in 32 bits, `type` a
+    /// known part type, `text`, `arguments`, `call_id`, `name` absent, `null` or strings (empty
+    /// allowed). A repeated key declines.
+    fn delta_body(&mut self) -> Option<DeltaInfo> {
+        let (mut message_id, mut part) = (Val::Absent, Val::Absent);
+        let (mut text, mut arguments, mut call_id, mut name) =
+            (Val::Absent, Val::Absent, Val::Absent, Val::Absent);
+        let mut index = None;
+        self.object_with(1, |p, key| match key.bytes()?.as_ref() {
+            b"message_id" => message_id.set(p.field(1)?),
+            b"index" => once(&mut index, p.count_or_null()??),
+            b"type" => part.set(p.field(1)?),
+            b"text" => text.set(p.field(1)?),
+            b"arguments" => arguments.set(p.field(1)?),
+            b"call_id" => call_id.set(p.field(1)?),
+            b"name" => name.set(p.field(1)?),
+            _ => p.value(1),
+        })?;
+        let part = match part {
+            // `DeltaPart::parse`, on the bytes.
+            Val::Str(s) => {
+                let name = s.bytes()?;
+                DeltaPart::ALL
+                    .iter()
+                    .copied()
+                    .find(|d| d.as_str().as_bytes() == name.as_ref())?
+            }
+            _ => return None,
+        };
+        Some(DeltaInfo {
+            message_id: message_id.required()?,
+            index: u32::try_from(index?).ok()?,
+            part,
+            text: text.optional()?,
+            arguments: arguments.optional()?,
+            call_id: call_id.optional()?,
+            name: name.optional()?,
         })
     }
 
@@ -1523,13 +1596,69 @@ mod tests {
         assert!(taken > 15_000, "only {taken} amounts taken");
     }
 
+    fn delta_line(body: &str) -> String {
+        format!("{{\"seq\":9,\"ts\":\"{TS}\",\"kind\":\"delta\",\"turn\":1,\"body\":{body}}}\n")
+    }
+
+    #[test]
+    fn delta_fields_follow_the_dom() {
+        let d = match takes(&delta_line(
+            r#"{"message_id":"m\u0031","index":4294967295,"type":"tool_call","arguments":"{\"a\"","call_id":"c","name":null,"text":"","x":1}"#,
+        ))
+        .1
+        .kind
+        {
+            Kind::Delta(d) => d,
+            other => panic!("not a delta: {other:?}"),
+        };
+        assert_eq!(d.message_id, "m1");
+        assert_eq!(d.index, u32::MAX);
+        assert_eq!(d.part, DeltaPart::ToolCall);
+        assert_eq!(d.arguments.as_deref(), Some("{\"a\""));
+        assert_eq!((d.call_id.as_deref(), d.name.as_deref()), (Some("c"), None));
+        assert_eq!(d.text.as_deref(), Some(""));
+        for body in [
+            r#"{"message_id":"m","index":4294967296,"type":"text"}"#,
+            r#"{"message_id":"m","index":null,"type":"text"}"#,
+            r#"{"message_id":"m","index":1.0,"type":"text"}"#,
+            r#"{"message_id":"m","type":"text"}"#,
+            r#"{"message_id":"","index":0,"type":"text"}"#,
+            r#"{"message_id":"m","index":0,"type":"image"}"#,
+            r#"{"message_id":"m","index":0}"#,
+            r#"{"message_id":"m","index":0,"type":"text","text":5}"#,
+            r#"{"message_id":"m","index":0,"type":"text","text":"a","text":"b"}"#,
+            r#"{"message_id":"m","index":0,"index":1,"type":"text"}"#,
+        ] {
+            declines(&delta_line(body));
+        }
+    }
+
+    /// The append path's use: a whole body, compact, of a kind the fast path reads.
+    #[test]
+    fn typed_body_reads_whole_bodies_only() {
+        let body = r#"{"message_id":"m","index":0,"type":"text","text":"x"}"#;
+        assert!(matches!(typed_body("delta", body), Some(Kind::Delta(_))));
+        assert_eq!(typed_body("delta", &format!("{body} ")), None);
+        assert_eq!(typed_body("delta", &format!("{body}{{}}")), None);
+        assert_eq!(typed_body("turn", r#"{"event":"started"}"#), None);
+        assert_eq!(
+            typed_body("message", r#"{"id":"m","role":"user"}"#).map(|k| k.code()),
+            Some(
+                Kind::Message(MessageInfo {
+                    id: "m".into(),
+                    role: Role::User,
+                    status: None,
+                    tool_calls: vec![],
+                    tool_results: vec![]
+                })
+                .code()
+            )
+        );
+    }
+
     #[test]
     fn other_kinds_are_left_to_the_full_path() {
         for (kind, body) in [
-            (
-                "delta",
-                r#"{"message_id":"m","index":0,"type":"text","text":"x"}"#,
-            ),
             ("turn", r#"{"event":"started"}"#),
             ("meta", r#"{"a":1}"#),
             ("x-note", r#"{}"#),
