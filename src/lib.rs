@@ -28,6 +28,7 @@
 mod compaction;
 mod error;
 mod report;
+mod resume;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +37,7 @@ use std::time::Duration;
 pub use compaction::{CompactionPolicy, CompactionReport, CompactionStatus};
 pub use error::{Error, Result};
 pub use report::{Ignored, RecoveryReport, SegmentReport, SnapshotReport};
+pub use resume::{AbortedCall, DanglingRepair};
 pub use turnwal_journal::event::{self, Event, Kind};
 pub use turnwal_journal::segment::SessionId;
 pub use turnwal_journal::storage::{self, RealFs, Storage};
@@ -43,7 +45,10 @@ pub use turnwal_journal::writer::{SyncPolicy, WriterOptions};
 pub use turnwal_journal::{InputError, LockHolder};
 pub use turnwal_replay::compact::CompactError;
 pub use turnwal_replay::recover::{Action, Mode, Status};
-pub use turnwal_replay::session::{Session, SessionFold};
+pub use turnwal_replay::session::{
+    MessageStatus, MessageView, Session, SessionFold, ToolCallState, ToolCallView, TurnState,
+    TurnView,
+};
 
 use turnwal_journal::event::SessionInfo;
 use turnwal_journal::segment::{self, TMP_SUFFIX};

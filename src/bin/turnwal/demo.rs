@@ -137,9 +137,25 @@ fn demo(dir: &Path) -> Result<(), String> {
             u.calls, u.input, u.output, u.cost
         );
     }
+    let r = journal
+        .repair_dangling_tool_calls()
+        .map_err(|e| format!("repairing dangling tool calls: {e}"))?;
+    println!("\n5. Resume: repair_dangling_tool_calls (nothing is re-run):");
+    for a in &r.answered {
+        println!(
+            "     {:<8} {:<12} was {:<11} answered as aborted by {} (seq {})",
+            a.call_id, a.name, a.was, a.message_id, a.seq
+        );
+    }
+    for (turn, seq) in &r.ended_turns {
+        println!("     turn {turn:<3} ended as interrupted (seq {seq})");
+    }
+    if r.is_empty() {
+        println!("     nothing dangled");
+    }
     let c = journal.compact().map_err(|e| format!("compacting: {e}"))?;
     println!(
-        "\n5. Compacted the recovered session into {}: {} records, {} messages, {} bytes;",
+        "\n6. Compacted the recovered session into {}: {} records, {} messages, {} bytes;",
         c.snapshot, c.records, c.messages, c.bytes
     );
     println!(
