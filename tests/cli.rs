@@ -198,3 +198,97 @@ fn demo_runs_and_loses_nothing() {
         .collect();
     assert_eq!(snaps.len(), 1, "{snaps:?}");
 }
+
+/// Every entry of `dir` with its bytes, length and modification time, and the directory's own
+/// modification time: what a read-only command must leave exactly as it was.
+fn full_state(
+    dir: &std::path::Path,
+) -> (
+    Vec<(String, Vec<u8>, std::time::SystemTime)>,
+    std::time::SystemTime,
+) {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+                meta.modified().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    (v, std::fs::metadata(dir).unwrap().modified().unwrap())
+}
+
+/// `verify` and `export` never change a byte, a file or a timestamp: not on a clean journal, not
+/// on one with a torn tail a writer would cut, not on a corrupt one, not with a stray tmp file a
+/// writer would remove, not on a compacted one.
+#[test]
+fn verify_and_export_never_change_a_byte_or_a_timestamp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: String = (0..40).map(|i| message(i, 200) + "\n").collect();
+    let mut journals = Vec::new();
+    for case in ["clean", "torn", "corrupt", "tmp", "compacted"] {
+        let dir = tmp.path().join(case);
+        let out = run_with_stdin(
+            &["append", dir.to_str().unwrap(), "--sync", "never"],
+            &lines,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seg = common::only_segment(&dir);
+        let data = std::fs::read(&seg).unwrap();
+        let end = data.iter().rposition(|&b| b != 0).unwrap() + 1;
+        match case {
+            // Garbage right after the last frame: a tail a writer's open would examine and cut.
+            "torn" => {
+                let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+                std::os::unix::fs::FileExt::write_at(&f, &[0xAB; 100], end as u64 + 8).unwrap();
+            }
+            // A flipped byte in the middle of the log.
+            "corrupt" => {
+                let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+                std::os::unix::fs::FileExt::write_at(&f, &[data[end / 2] ^ 0xFF], (end / 2) as u64)
+                    .unwrap();
+            }
+            "tmp" => {
+                std::fs::write(dir.join("segment-00000000000000000009.twl.tmp"), b"x").unwrap()
+            }
+            "compacted" => {
+                let out = turnwal().arg("compact").arg(&dir).output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            _ => {}
+        }
+        journals.push((case, dir));
+    }
+    // Let any later write show in the timestamps.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for (case, dir) in &journals {
+        let before = full_state(dir);
+        for args in [
+            vec!["verify"],
+            vec!["verify", "--json"],
+            vec!["export"],
+            vec!["export", "--raw"],
+        ] {
+            let out = turnwal().args(&args).arg(dir).output().unwrap();
+            assert!(out.status.code().is_some(), "{case} {args:?}");
+            assert_eq!(
+                full_state(dir),
+                before,
+                "{case}: {args:?} changed the journal"
+            );
+        }
+    }
+}
