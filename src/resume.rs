@@ -61,9 +61,9 @@ impl Journal {
     pub fn repair_dangling_tool_calls(&self) -> Result<DanglingRepair> {
         let session = self.session();
         let mut repair = DanglingRepair::default();
-        let taken: std::collections::HashSet<&str> =
-            session.messages.iter().map(|m| m.id.as_str()).collect();
-        let mut new_ids = Vec::new();
+        // Ids in use, the repair's own included as it adds them.
+        let mut taken: std::collections::HashSet<String> =
+            session.messages.iter().map(|m| m.id.clone()).collect();
         for call in &session.tool_calls {
             let was = match call.state {
                 ToolCallState::Answered { .. } => continue,
@@ -79,7 +79,7 @@ impl Journal {
             let base = format!("turnwal-aborted-{}", call.call_id);
             let mut message_id = base.clone();
             let mut n = 2;
-            while taken.contains(message_id.as_str()) || new_ids.contains(&message_id) {
+            while taken.contains(&message_id) {
                 message_id = format!("{base}-{n}");
                 n += 1;
             }
@@ -110,7 +110,7 @@ impl Journal {
                 envelope["turn"] = json!(t);
             }
             let seq = self.append_json(&envelope.to_string())?;
-            new_ids.push(message_id.clone());
+            taken.insert(message_id.clone());
             repair.answered.push(AbortedCall {
                 call_id: call.call_id.clone(),
                 name: call.name.clone(),

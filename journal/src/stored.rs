@@ -65,38 +65,28 @@ mod fast;
 /// to [`TURN_MAX`], required for `turn` events) or `body` (object), and every body that
 /// [`Event::from_envelope`] would refuse for that kind.
 pub fn parse_stored_envelope(line: &str) -> Result<(u64, Event), InputError> {
-    parse(line, |body| Ok(Body::from(body)))
+    parse(line, |body| Body::from(body))
 }
 
-/// [`parse_stored_envelope`] of `line`, which is the text of `buf` at `line_start`, with a body
-/// already in compact form left in place: a range of `buf`, not a copy (see [`Body`]). Accepts
-/// and refuses exactly what `parse_stored_envelope` does.
+/// [`parse_stored_envelope`] of `line`, a line of the text of `buf`, with a body already in
+/// compact form left in place: a range of `buf`, not a copy (see [`Body`]; a `line` that does
+/// not lie inside `buf` is copied). Accepts and refuses exactly what `parse_stored_envelope`
+/// does.
 pub fn parse_stored_envelope_shared(
     buf: &Arc<Bytes>,
-    line_start: usize,
     line: &str,
 ) -> Result<(u64, Event), InputError> {
-    parse(line, |body| share_in(buf, line_start, line, body))
+    parse(line, |body| share_in(buf, body))
 }
 
-/// `body`, a slice of `line`, which is the text of `buf` at `line_start`, as a range of `buf`;
-/// a copy if it is not inside `buf`. (`line_start` and `line` only document where it lies:
-/// [`Body::shared_str`] finds it by its address.)
-fn share_in(
-    buf: &Arc<Bytes>,
-    _line_start: usize,
-    _line: &str,
-    body: &str,
-) -> Result<Body, InputError> {
-    Ok(Body::shared_str(buf, body).unwrap_or_else(|| Body::from(body)))
+/// `body` as a range of `buf` if it lies inside it ([`Body::shared_str`]), else a copy.
+fn share_in(buf: &Arc<Bytes>, body: &str) -> Body {
+    Body::shared_str(buf, body).unwrap_or_else(|| Body::from(body))
 }
 
 /// Parses `line`; `share` turns a body that is already compact (a slice of `line`) into a
 /// [`Body`]. The fast path first; the full path whenever it declines.
-fn parse(
-    line: &str,
-    share: impl FnOnce(&str) -> Result<Body, InputError>,
-) -> Result<(u64, Event), InputError> {
+fn parse(line: &str, share: impl FnOnce(&str) -> Body) -> Result<(u64, Event), InputError> {
     match fast::parse(line) {
         // The body is the very slice of `line` the full path would share.
         Some(f) => Ok((
@@ -105,7 +95,7 @@ fn parse(
                 ts_ms: f.ts_ms,
                 turn: f.turn,
                 kind: f.kind,
-                body: share(f.body)?,
+                body: share(f.body),
             },
         )),
         None => parse_full(line, share),
@@ -136,15 +126,12 @@ pub fn parse_full_for_tests(line: &str) -> Result<(u64, Event), InputError> {
     let buf = Arc::new(Bytes::Owned(line.as_bytes().to_vec()));
     // The copy's own text, so a body the scan finds compact lies inside `buf`.
     let text = std::str::from_utf8(&buf).unwrap_or(line);
-    parse_full(text, |body| share_in(&buf, 0, text, body))
+    parse_full(text, |body| share_in(&buf, body))
 }
 
 /// The full path: serde reads the envelope, [`scan`] the body, then [`fast_message`] or the
 /// DOM the typed fields, and jiff the timestamp.
-fn parse_full(
-    line: &str,
-    share: impl FnOnce(&str) -> Result<Body, InputError>,
-) -> Result<(u64, Event), InputError> {
+fn parse_full(line: &str, share: impl FnOnce(&str) -> Body) -> Result<(u64, Event), InputError> {
     let env: RawEnvelope<'_> = serde_json::from_str(line)
         .map_err(|e| InputError::new("envelope", format!("not a JSON object: {e}")))?;
     if let Some((field, reason)) = env.refused {
@@ -156,38 +143,13 @@ fn parse_full(
         Some(_) => return Err(InputError::new("seq", "must be an integer from 1")),
         None => return Err(InputError::new("seq", "missing")),
     };
-    let ts_ms = match env.ts.map(classify) {
-        Some(Json::Str(s)) => parse_ts(&s).ok_or_else(|| {
-            InputError::new(
-                "ts",
-                format!("not an RFC 3339 timestamp with offset: {s:?}"),
-            )
-        })?,
-        Some(Json::Invalid) => return Err(InputError::new("ts", "not valid Unicode text")),
-        Some(_) => return Err(InputError::new("ts", "must be a string")),
+    let ts_ms = match env.ts {
+        Some(raw) => ts_value(raw)?,
         None => return Err(InputError::new("ts", "missing")),
     };
-    let kind_name = match env.kind.map(classify) {
-        Some(Json::Str(s)) => s,
-        Some(Json::Invalid) => return Err(InputError::new("kind", "not valid Unicode text")),
-        Some(_) => return Err(InputError::new("kind", "must be a string")),
-        None => return Err(InputError::new("kind", "missing")),
-    };
-    let turn = match env.turn.map(int_u64) {
-        None => None,
-        Some(Some(t)) if t <= TURN_MAX => Some(t),
-        Some(_) => {
-            return Err(InputError::new(
-                "turn",
-                format!("must be an integer from 0 to {TURN_MAX}"),
-            ));
-        }
-    };
-    let body = match env.body {
-        Some(b) if b.get().starts_with('{') => b.get(),
-        Some(_) => return Err(InputError::new("body", "must be a JSON object")),
-        None => return Err(InputError::new("body", "missing")),
-    };
+    let kind_name = kind_field(env.kind)?;
+    let turn = env.turn.map(turn_value).transpose()?;
+    let body = body_field(env.body)?;
 
     let scan = scan(body);
     let kind = match kind_name.as_ref() {
@@ -214,7 +176,7 @@ fn parse_full(
             turn,
             kind,
             body: match scan {
-                Scan::Certain { compact: true } => share(body)?,
+                Scan::Certain { compact: true } => share(body),
                 _ => Body::from(compact_json(body)),
             },
         },
@@ -241,41 +203,13 @@ pub(crate) fn parse_append_envelope(text: &str, now_ms: i64) -> Result<Event, In
             "must be absent: the journal assigns it",
         ));
     }
-    let kind_name = match env.kind.map(classify) {
-        Some(Json::Str(s)) => s,
-        Some(Json::Invalid) => return Err(InputError::new("kind", "not valid Unicode text")),
-        Some(_) => return Err(InputError::new("kind", "must be a string")),
-        None => return Err(InputError::new("kind", "missing")),
+    let kind_name = kind_field(env.kind)?;
+    let ts_ms = match present(env.ts) {
+        Some(raw) => ts_value(raw)?,
+        None => now_ms,
     };
-    let ts_ms = match env.ts.map(classify) {
-        None | Some(Json::Null) => now_ms,
-        Some(Json::Str(s)) => parse_ts(&s).ok_or_else(|| {
-            InputError::new(
-                "ts",
-                format!("not an RFC 3339 timestamp with offset: {s:?}"),
-            )
-        })?,
-        Some(Json::Invalid) => return Err(InputError::new("ts", "not valid Unicode text")),
-        Some(Json::Other) => return Err(InputError::new("ts", "must be a string")),
-    };
-    let turn = match env.turn {
-        None => None,
-        Some(raw) if raw.get() == "null" => None,
-        Some(raw) => match int_u64(raw) {
-            Some(t) if t <= TURN_MAX => Some(t),
-            _ => {
-                return Err(InputError::new(
-                    "turn",
-                    format!("must be an integer from 0 to {TURN_MAX}"),
-                ));
-            }
-        },
-    };
-    let body = match env.body {
-        Some(b) if b.get().starts_with('{') => b.get(),
-        Some(_) => return Err(InputError::new("body", "must be a JSON object")),
-        None => return Err(InputError::new("body", "missing")),
-    };
+    let turn = present(env.turn).map(turn_value).transpose()?;
+    let body = body_field(env.body)?;
     let (kind, body) = match fast::typed_body(&kind_name, body) {
         // Taken only when the body is compact: its text is its own compact form.
         Some(kind) => (kind, Body::from(body)),
@@ -293,6 +227,51 @@ pub(crate) fn parse_append_envelope(text: &str, now_ms: i64) -> Result<Event, In
         kind,
         body,
     })
+}
+
+/// On append, `null` means absent for `ts` and `turn`.
+fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|r| r.get() != "null")
+}
+
+/// `ts`: an RFC 3339 timestamp string, as ms since the epoch.
+fn ts_value(raw: &RawValue) -> Result<i64, InputError> {
+    match classify(raw) {
+        Json::Str(s) => parse_ts(&s).ok_or_else(|| {
+            InputError::new(
+                "ts",
+                format!("not an RFC 3339 timestamp with offset: {s:?}"),
+            )
+        }),
+        Json::Invalid => Err(InputError::new("ts", "not valid Unicode text")),
+        Json::Null | Json::Other => Err(InputError::new("ts", "must be a string")),
+    }
+}
+
+/// `kind`: present, and a string.
+fn kind_field(raw: Option<&RawValue>) -> Result<Cow<'_, str>, InputError> {
+    match raw.map(classify) {
+        Some(Json::Str(s)) => Ok(s),
+        Some(Json::Invalid) => Err(InputError::new("kind", "not valid Unicode text")),
+        Some(_) => Err(InputError::new("kind", "must be a string")),
+        None => Err(InputError::new("kind", "missing")),
+    }
+}
+
+/// `turn`: an integer from 0 to [`TURN_MAX`].
+fn turn_value(raw: &RawValue) -> Result<u64, InputError> {
+    int_u64(raw)
+        .filter(|&t| t <= TURN_MAX)
+        .ok_or_else(|| InputError::new("turn", format!("must be an integer from 0 to {TURN_MAX}")))
+}
+
+/// `body`: present, and an object; its text.
+fn body_field(raw: Option<&RawValue>) -> Result<&str, InputError> {
+    match raw {
+        Some(b) if b.get().starts_with('{') => Ok(b.get()),
+        Some(_) => Err(InputError::new("body", "must be a JSON object")),
+        None => Err(InputError::new("body", "missing")),
+    }
 }
 
 /// The envelope's fields as raw JSON text, before any type check.

@@ -50,7 +50,7 @@ fn check(line: &str) -> Result<bool, TestCaseError> {
     let text = format!("x\n{line}");
     let buf = Arc::new(Bytes::Owned(text.into_bytes()));
     let in_buf = std::str::from_utf8(&buf[2..]).unwrap();
-    let shared = parse_stored_envelope_shared(&buf, 2, in_buf);
+    let shared = parse_stored_envelope_shared(&buf, in_buf);
     prop_assert_eq!(&shared, &full, "{:?}", line);
     if fast.is_some() {
         prop_assert!(shared.unwrap().1.body.is_shared(), "{:?}", line);

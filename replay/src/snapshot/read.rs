@@ -156,8 +156,8 @@ pub fn read_shared(buf: &Arc<Bytes>) -> Result<Snapshot, SnapshotError> {
     let mut prev = 0u64;
     for (i, line) in lines.enumerate() {
         let n = i as u64 + 2;
-        let (seq, event) = parse_stored_envelope_shared(buf, offset, line)
-            .map_err(|e| err(n, offset, e.to_string()))?;
+        let (seq, event) =
+            parse_stored_envelope_shared(buf, line).map_err(|e| err(n, offset, e.to_string()))?;
         if seq <= prev {
             return Err(err(n, offset, format!("seq {seq} does not follow {prev}")));
         }
