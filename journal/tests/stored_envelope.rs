@@ -8,6 +8,9 @@
 //! export line, the message fast path never disagrees with the DOM path of `from_envelope`, the
 //! journal's `session` event reads back, and refusals name the field.
 
+mod common;
+
+use common::{Rng, render_str};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use turnwal_journal::InputError;
@@ -23,65 +26,17 @@ const TS: &str = "2026-01-02T03:04:05.678Z";
 // Rendering JSON text with escapes and whitespace a plain serialiser would not produce.
 
 /// A tiny deterministic generator, so that one proptest seed drives every rendering choice.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*; the state is never 0.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn one_in(&mut self, n: u64) -> bool {
-        self.next().is_multiple_of(n)
-    }
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-}
-
 fn ws(rng: &mut Rng, out: &mut String) {
     while rng.one_in(4) {
         out.push([' ', '\n', '\t', '\r'][(rng.next() % 4) as usize]);
     }
 }
 
-/// A JSON string literal for `s`, escaping some characters as `\uXXXX` (surrogate pairs for
-/// non-BMP ones) and some as short escapes.
-fn render_str(s: &str, rng: &mut Rng, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        let forced = matches!(c, '"' | '\\') || (c as u32) < 0x20;
-        if forced || rng.one_in(5) {
-            match c {
-                '"' if rng.one_in(2) => out.push_str("\\\""),
-                '\\' if rng.one_in(2) => out.push_str("\\\\"),
-                '\n' if rng.one_in(2) => out.push_str("\\n"),
-                '/' if rng.one_in(2) => out.push_str("\\/"),
-                _ => {
-                    let mut units = [0u16; 2];
-                    for u in c.encode_utf16(&mut units) {
-                        if rng.one_in(2) {
-                            out.push_str(&format!("\\u{u:04x}"));
-                        } else {
-                            out.push_str(&format!("\\u{u:04X}"));
-                        }
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('"');
-}
-
 /// JSON text of `v` (keys in map order), with random escapes and whitespace.
 fn render(v: &Value, rng: &mut Rng, out: &mut String) {
     ws(rng, out);
     match v {
-        Value::String(s) => render_str(s, rng, out),
+        Value::String(s) => render_str(s, rng, 5, out),
         Value::Array(a) => {
             out.push('[');
             for (i, x) in a.iter().enumerate() {
@@ -100,7 +55,7 @@ fn render(v: &Value, rng: &mut Rng, out: &mut String) {
                     out.push(',');
                 }
                 ws(rng, out);
-                render_str(k, rng, out);
+                render_str(k, rng, 5, out);
                 ws(rng, out);
                 out.push(':');
                 render(x, rng, out);
@@ -391,7 +346,7 @@ fn append_envelope(
     let mut rng = Rng::new(seed);
     let mut fields = vec![format!("\"kind\":{}", {
         let mut s = String::new();
-        render_str(kind, &mut rng, &mut s);
+        render_str(kind, &mut rng, 5, &mut s);
         s
     })];
     if let Some(ts) = ts {

@@ -16,6 +16,9 @@
 
 use std::sync::Arc;
 
+mod common;
+
+use common::{Rng, render_str};
 use proptest::prelude::*;
 use serde_json::Value;
 use turnwal_journal::event::{Event, Kind, MessageInfo, Role, TURN_MAX, format_ts};
@@ -61,31 +64,6 @@ fn check(line: &str) -> Result<bool, TestCaseError> {
 // ---------------------------------------------------------------------------------------------
 // Text generators.
 
-/// A tiny deterministic generator, so one proptest seed drives every rendering choice.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        // xorshift64*; the state is never 0.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn one_in(&mut self, n: u64) -> bool {
-        self.next().is_multiple_of(n)
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
 /// Characters worth having in strings: plain, ones JSON must escape, non-ASCII, non-BMP.
 const CHARS: &[char] = &[
     'a',
@@ -119,40 +97,6 @@ const CHARS: &[char] = &[
     '😀',
     '\u{10ffff}',
 ];
-
-/// A string literal for `s`, with some characters escaped in every way JSON allows (non-BMP
-/// ones as surrogate pairs, which the fast path leaves to the full path).
-fn render_str(s: &str, rng: &mut Rng, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        let forced = matches!(c, '"' | '\\') || (c as u32) < 0x20;
-        if forced || rng.one_in(8) {
-            match c {
-                '"' if rng.one_in(2) => out.push_str("\\\""),
-                '\\' if rng.one_in(2) => out.push_str("\\\\"),
-                '\n' if rng.one_in(2) => out.push_str("\\n"),
-                '\t' if rng.one_in(2) => out.push_str("\\t"),
-                '\r' if rng.one_in(2) => out.push_str("\\r"),
-                '\u{8}' if rng.one_in(2) => out.push_str("\\b"),
-                '\u{c}' if rng.one_in(2) => out.push_str("\\f"),
-                '/' if rng.one_in(2) => out.push_str("\\/"),
-                _ => {
-                    let mut units = [0u16; 2];
-                    for u in c.encode_utf16(&mut units) {
-                        if rng.one_in(2) {
-                            out.push_str(&format!("\\u{u:04x}"));
-                        } else {
-                            out.push_str(&format!("\\u{u:04X}"));
-                        }
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('"');
-}
 
 fn random_string(rng: &mut Rng, max: usize) -> String {
     let len = rng.below(max + 1);
@@ -197,7 +141,7 @@ fn random_json(rng: &mut Rng, depth: usize, out: &mut String) {
         1 | 2 => out.push_str(&random_number(rng)),
         3 | 4 => {
             let s = random_string(rng, 12);
-            render_str(&s, rng, out);
+            render_str(&s, rng, 8, out);
         }
         5 | 6 => {
             out.push('{');
@@ -206,7 +150,7 @@ fn random_json(rng: &mut Rng, depth: usize, out: &mut String) {
                     out.push(',');
                 }
                 let k = random_string(rng, 6);
-                render_str(&k, rng, out);
+                render_str(&k, rng, 8, out);
                 out.push(':');
                 random_json(rng, depth - 1, out);
             }
@@ -242,8 +186,8 @@ fn string_field(rng: &mut Rng, regular: &str) -> String {
         0 => out.push_str("\"\""),
         1 => out.push_str("null"),
         2 => random_json(rng, 1, &mut out),
-        3 => render_str(&random_string(rng, 6), rng, &mut out),
-        4..=7 => render_str(regular, rng, &mut out),
+        3 => render_str(&random_string(rng, 6), rng, 8, &mut out),
+        4..=7 => render_str(regular, rng, 8, &mut out),
         _ => out.push_str(&Value::from(regular).to_string()),
     }
     out
@@ -253,7 +197,7 @@ fn string_field(rng: &mut Rng, regular: &str) -> String {
 fn key(rng: &mut Rng, name: &str) -> String {
     let mut out = String::new();
     if rng.one_in(12) {
-        render_str(name, &mut Rng::new(rng.next() | 0b1000), &mut out);
+        render_str(name, &mut Rng::new(rng.next() | 0b1000), 8, &mut out);
         // Force at least one escape: spell the first character as \u00XX.
         if let Some(c) = name.chars().next() {
             out = format!("\"\\u{:04x}{}\"", c as u32, &name[c.len_utf8()..]);
@@ -299,7 +243,7 @@ fn part(rng: &mut Rng) -> String {
         match rng.below(10) {
             0..=2 => v.push_str("null"),
             3 => random_json(rng, 1, &mut v),
-            _ => render_str(&random_string(rng, 8), rng, &mut v),
+            _ => render_str(&random_string(rng, 8), rng, 8, &mut v),
         }
         e.push((key(rng, "outcome"), v));
     }
@@ -307,7 +251,7 @@ fn part(rng: &mut Rng) -> String {
         let name = *rng.pick(&["text", "arguments", "content", "meta"]);
         let mut v = String::new();
         if rng.one_in(2) {
-            render_str(&random_string(rng, 200), rng, &mut v);
+            render_str(&random_string(rng, 200), rng, 8, &mut v);
         } else if rng.one_in(10) {
             v = deep(rng);
         } else {
@@ -353,7 +297,7 @@ fn message_body(rng: &mut Rng) -> String {
     for _ in 0..rng.below(3) {
         let name = random_string(rng, 5);
         let mut k = String::new();
-        render_str(&name, rng, &mut k);
+        render_str(&name, rng, 8, &mut k);
         let mut v = String::new();
         if rng.one_in(12) {
             v = deep(rng);
