@@ -25,7 +25,7 @@ const TS: &str = "2026-01-02T03:04:05.678Z";
 // ---------------------------------------------------------------------------------------------
 // Rendering JSON text with escapes and whitespace a plain serialiser would not produce.
 
-/// A tiny deterministic generator, so that one proptest seed drives every rendering choice.
+/// Whitespace a plain serialiser would not write.
 fn ws(rng: &mut Rng, out: &mut String) {
     while rng.one_in(4) {
         out.push([' ', '\n', '\t', '\r'][(rng.next() % 4) as usize]);
