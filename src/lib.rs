@@ -29,6 +29,7 @@ mod compaction;
 mod error;
 mod report;
 mod resume;
+mod tail;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,6 +39,7 @@ pub use compaction::{CompactionPolicy, CompactionReport, CompactionStatus};
 pub use error::{Error, Result};
 pub use report::{Ignored, RecoveryReport, SegmentReport, SnapshotReport};
 pub use resume::{AbortedCall, DanglingRepair};
+pub use tail::Tail;
 pub use turnwal_journal::event::{self, Event, Kind};
 pub use turnwal_journal::segment::SessionId;
 pub use turnwal_journal::storage::{self, RealFs, Storage};

@@ -1,11 +1,12 @@
 //! The `turnwal` command line. Contract (EVENTS.md): `append`, `export`, `verify`; plus
-//! `compact` and `demo`.
+//! `compact`, `tail` and `demo`.
 //! Every error exits non-zero with a message on stderr.
 
 mod append;
 mod compact;
 mod demo;
 mod export;
+mod tail;
 mod verify;
 
 use std::path::PathBuf;
@@ -80,6 +81,24 @@ enum Command {
         #[arg(long)]
         raw: bool,
     },
+    /// Print the durable events as export envelopes, one per line; with -f, keep following.
+    ///
+    /// Read-only and lock-free: works while a writer appends, rotates and compacts. An event is
+    /// printed once it is durable (up to the watermark in the log while a writer holds the
+    /// lock, everything valid once none does), each exactly once, in seq order; events a
+    /// compaction folded away before they were seen are skipped.
+    ///
+    /// Example: `turnwal tail -f ./s1 | jq -c 'select(.kind == "message") | .body.id'`
+    Tail {
+        /// Journal directory.
+        dir: PathBuf,
+        /// Keep following (poll every 200 ms) until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// Start at this seq instead of the first event.
+        #[arg(long, value_name = "SEQ", default_value_t = 1)]
+        from: u64,
+    },
     /// Audit a journal without changing it. Exit 0 clean or torn tail, 1 corrupt, 2 error.
     ///
     /// Example: `turnwal verify ./s1 --json`
@@ -128,6 +147,7 @@ fn main() -> ExitCode {
         } => append::run(&dir, sync.policy(), auto_compact, compact_records),
         Command::Export { dir, raw } => export::run(&dir, raw),
         Command::Verify { dir, json } => verify::run(&dir, json),
+        Command::Tail { dir, follow, from } => tail::run(&dir, follow, from),
         Command::Compact { dir } => compact::run(&dir),
         Command::Demo { dir } => demo::run(dir),
         Command::DemoWriter { dir } => demo::writer(&dir),

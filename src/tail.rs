@@ -1,0 +1,108 @@
+//! Following a journal as it grows: [`Tail`] yields every event once, in seq order, once it is
+//! durable, from another thread or another process, while a writer appends, rotates and
+//! compacts.
+//!
+//! Each [`Tail::poll`] is a read-only open ([`Journal::open_read_only`]): it takes no lock,
+//! changes no byte, reads again if a compaction swaps files under it, maps only sealed
+//! segments and snapshots (which nothing shrinks) and reads the active segment with `read`, so
+//! a writer cutting a torn tail or compacting can never fault it.
+//!
+//! **What counts as durable.** While a writer holds the journal's lock, a reader knows an event
+//! is durable only from the log itself: every frame carries the writer's durable watermark when
+//! it was written, and a snapshot holds only synced events. So a poll yields events up to the
+//! highest watermark it sees (or the snapshot's `through_seq`), one sync behind the writer.
+//! When no process holds the lock (the writer closed, with its final sync, or died), everything
+//! valid on disk is yielded.
+//!
+//! **After a compaction** a tail that had fallen behind sees the compacted form: superseded
+//! deltas and usage records folded into a snapshot are no longer stored, so they are skipped;
+//! every event still stored is yielded exactly once.
+//!
+//! Each poll rereads the journal: its cost grows with the session, not with what changed. Poll
+//! at human speed (the CLI's `tail -f` polls every 200 ms).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::{Event, Journal, Options, ReadOnly, Result};
+
+/// A follower of one journal directory.
+#[derive(Debug)]
+pub struct Tail {
+    dir: PathBuf,
+    opts: Options,
+    next: u64,
+}
+
+impl Tail {
+    /// Follows `dir` from its first event.
+    pub fn new(dir: impl AsRef<Path>, opts: Options) -> Tail {
+        Tail::from_seq(dir, opts, 1)
+    }
+
+    /// Follows `dir` from seq `next` on (events below it are not yielded).
+    pub fn from_seq(dir: impl AsRef<Path>, opts: Options, next: u64) -> Tail {
+        Tail {
+            dir: dir.as_ref().to_path_buf(),
+            opts,
+            next: next.max(1),
+        }
+    }
+
+    /// The seq the next yielded event will have at least.
+    pub fn next_seq(&self) -> u64 {
+        self.next
+    }
+
+    /// The events that became durable since the last poll, in seq order, each once.
+    pub fn poll(&mut self) -> Result<Vec<(u64, Arc<Event>)>> {
+        let ro = Journal::open_read_only(&self.dir, &self.opts)?;
+        let durable = durable_bound(&ro, &self.dir);
+        let out: Vec<(u64, Arc<Event>)> = ro
+            .events
+            .into_iter()
+            .filter(|(seq, _)| *seq >= self.next && *seq <= durable)
+            .collect();
+        // Seqs at or below the bound that are not stored (folded into a snapshot) never will be.
+        self.next = self.next.max(durable.saturating_add(1));
+        if let Some((last, _)) = out.last() {
+            self.next = self.next.max(last + 1);
+        }
+        Ok(out)
+    }
+}
+
+/// Highest seq known durable from what is on disk: everything valid when no process holds the
+/// lock; else the highest watermark any frame carries, or the snapshot's `through_seq`.
+fn durable_bound(ro: &ReadOnly, dir: &Path) -> u64 {
+    let r = &ro.report;
+    if !lock_held(dir) {
+        return r.last_seq;
+    }
+    let snapshot = r.snapshot.as_ref().map_or(0, |s| s.through_seq);
+    r.max_watermark.max(snapshot).min(r.last_seq)
+}
+
+/// Whether some process holds the OS lock on the journal's `LOCK` file, read from
+/// `/proc/locks` without touching the lock (taking it to test, even for a moment, could make a
+/// writer's open fail). Where that cannot be read, assumes a writer: the bound is then the
+/// watermark, which is never wrong, only late.
+fn lock_held(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir.join(turnwal_journal::lock::LOCK_FILE)) else {
+        return false; // no LOCK file: no writer ever opened this journal
+    };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return true;
+    };
+    let dev = meta.dev();
+    let id = format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(dev),
+        libc::minor(dev),
+        meta.ino()
+    );
+    locks
+        .lines()
+        .any(|l| l.split_whitespace().any(|field| field == id))
+}
