@@ -70,14 +70,18 @@ fn a_tail_sees_every_durable_event_once_while_the_writer_rotates_and_compacts() 
         std::thread::spawn(move || {
             let mut i = 0u64;
             let mut compactions = 0;
+            // Compact when the session has doubled since the last time (as the library's
+            // policy bounds rewrites), from 700 events on, rotating many times in between.
+            let mut next_compaction = 700;
             while !stop.load(Ordering::SeqCst) {
                 let l = line(i);
                 let seq = j.append_json(&l).unwrap();
                 appended.lock().unwrap().insert(seq, l);
                 i += 1;
-                if i.is_multiple_of(700) {
+                if i == next_compaction {
                     j.compact().unwrap();
                     compactions += 1;
+                    next_compaction *= 2;
                 }
                 if i.is_multiple_of(50) {
                     std::thread::sleep(Duration::from_millis(1));
