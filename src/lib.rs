@@ -29,6 +29,7 @@ mod compaction;
 mod error;
 mod report;
 mod resume;
+mod store;
 mod tail;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ pub use compaction::{CompactionPolicy, CompactionReport, CompactionStatus};
 pub use error::{Error, Result};
 pub use report::{Ignored, RecoveryReport, SegmentReport, SnapshotReport};
 pub use resume::{AbortedCall, DanglingRepair};
+pub use store::{SessionEntry, SessionStatus, Store, TRASH_DIR};
 pub use tail::Tail;
 pub use turnwal_journal::event::{self, Event, Kind};
 pub use turnwal_journal::segment::SessionId;
@@ -612,7 +614,7 @@ fn data_files(st: &dyn Storage, dir: &Path) -> Result<(Vec<u64>, Vec<u64>)> {
 /// Creates `dir` and its missing ancestors, and fsyncs the parent of each directory it
 /// created: a directory entry is durable only once its parent is synced, and a journal whose
 /// directory vanishes at a power cut would lose everything acknowledged in it.
-fn create_dir_durably(st: &dyn Storage, dir: &Path) -> Result<()> {
+pub(crate) fn create_dir_durably(st: &dyn Storage, dir: &Path) -> Result<()> {
     let mut missing = Vec::new();
     let mut p = Some(dir);
     while let Some(d) = p {

@@ -76,33 +76,9 @@ impl Tail {
 /// lock; else the highest watermark any frame carries, or the snapshot's `through_seq`.
 fn durable_bound(ro: &ReadOnly, dir: &Path) -> u64 {
     let r = &ro.report;
-    if !lock_held(dir) {
+    if !turnwal_journal::lock::is_held(dir) {
         return r.last_seq;
     }
     let snapshot = r.snapshot.as_ref().map_or(0, |s| s.through_seq);
     r.max_watermark.max(snapshot).min(r.last_seq)
-}
-
-/// Whether some process holds the OS lock on the journal's `LOCK` file, read from
-/// `/proc/locks` without touching the lock (taking it to test, even for a moment, could make a
-/// writer's open fail). Where that cannot be read, assumes a writer: the bound is then the
-/// watermark, which is never wrong, only late.
-fn lock_held(dir: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(dir.join(turnwal_journal::lock::LOCK_FILE)) else {
-        return false; // no LOCK file: no writer ever opened this journal
-    };
-    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
-        return true;
-    };
-    let dev = meta.dev();
-    let id = format!(
-        "{:02x}:{:02x}:{}",
-        libc::major(dev),
-        libc::minor(dev),
-        meta.ino()
-    );
-    locks
-        .lines()
-        .any(|l| l.split_whitespace().any(|field| field == id))
 }

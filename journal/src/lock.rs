@@ -76,3 +76,47 @@ fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown-host".to_string())
 }
+
+/// Whether some process holds the OS lock on `dir`'s `LOCK` file, read from `/proc/locks`
+/// without touching the lock (taking it to test, even for a moment, could make a writer's open
+/// fail). `false` when there is no `LOCK` file (no writer ever opened the journal); `true` when
+/// `/proc/locks` cannot be read, the answer that is never wrong for a reader (it only waits for
+/// proof of durability in the log). Linux; on the real file system only.
+pub fn is_held(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return true;
+    };
+    // `/proc/locks` names a file as major:minor:inode, the device numbers in hex.
+    let dev = meta.dev();
+    let id = format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(dev),
+        libc::minor(dev),
+        meta.ino()
+    );
+    locks
+        .lines()
+        .any(|l| l.split_whitespace().any(|field| field == id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{RealFs, Storage};
+
+    #[test]
+    fn is_held_sees_a_live_lock_and_not_a_released_one() {
+        let dir = std::env::temp_dir().join(format!("turnwal-lock-test-{}", std::process::id()));
+        RealFs.create_dir_all(&dir).unwrap();
+        assert!(!is_held(&dir), "no LOCK file yet");
+        let lock = acquire(&RealFs, &dir).unwrap();
+        assert!(is_held(&dir), "held by this process");
+        drop(lock);
+        assert!(!is_held(&dir), "released");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,231 @@
+//! Many sessions: a [`Store`] keeps one journal per session under a root directory, named by
+//! the session id, and creates, opens, lists and deletes them.
+//!
+//! - **Ids are validated** before they touch a path: exactly 32 lowercase hex digits (what
+//!   [`SessionId`] prints), so no id can name `..`, a separator or anything outside the root.
+//! - **Listing never hides a session**: a damaged one is listed with its status and the reason
+//!   (`torn` and `corrupt` from a read-only open, `locked` while a writer holds it, `unreadable`
+//!   if it cannot be read at all). Directories whose names are not session ids, and the trash,
+//!   are not sessions and are left out.
+//! - **Delete is explicit** and moves the session into `<root>/.trash/` (renamed, the root and
+//!   trash directories fsynced) unless told to purge; a session a writer holds is refused.
+//!
+//! Listing opens each session read-only (no lock, no byte changed): for the long sessions
+//! compaction keeps short this reads the snapshot and the segments after it.
+
+use std::path::{Path, PathBuf};
+
+use turnwal_journal::Error as JError;
+
+use crate::{Journal, Options, RecoveryReport, Result, SessionId, Status};
+
+/// A directory of sessions, one journal each.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    opts: Options,
+}
+
+/// The state of a listed session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Reads whole.
+    Clean,
+    /// Ends in a torn tail a writer's open would cut (nothing acknowledged is lost).
+    Torn,
+    /// Damaged where it matters: a writer's open refuses it.
+    Corrupt,
+    /// A writer holds it now (what it holds so far is listed).
+    Locked,
+    /// Could not be read at all (see `problem`).
+    Unreadable,
+}
+
+impl SessionStatus {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Clean => "clean",
+            SessionStatus::Torn => "torn",
+            SessionStatus::Corrupt => "corrupt",
+            SessionStatus::Locked => "locked",
+            SessionStatus::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// One session as [`Store::list`] sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionEntry {
+    /// The session id (the directory name).
+    pub id: String,
+    /// The `title` metadata value, if it is a string.
+    pub title: Option<String>,
+    /// Creation time, ms since the epoch (0 if unreadable).
+    pub created_at_ms: i64,
+    /// Time of the last stored event, ms since the epoch (0 if unreadable).
+    pub last_activity_ms: i64,
+    /// Messages in the session (final, partial or rewound).
+    pub messages: usize,
+    /// Its state.
+    pub status: SessionStatus,
+    /// Why it is not clean, if it is not.
+    pub problem: Option<String>,
+}
+
+/// Name of the trash directory under the root.
+pub const TRASH_DIR: &str = ".trash";
+
+impl Store {
+    /// A store over `root`, created (0700, durably) if missing. `opts` are used for every
+    /// session it creates or opens (its `session_id` is ignored: the store chooses ids).
+    pub fn open(root: impl AsRef<Path>, opts: Options) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        crate::create_dir_durably(opts.storage.as_ref(), &root)?;
+        Ok(Store { root, opts })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of session `id`, once `id` is validated.
+    pub fn path_of(&self, id: &str) -> Result<PathBuf> {
+        valid_id(id)?;
+        Ok(self.root.join(id))
+    }
+
+    /// Creates a new session with a fresh id and opens it for writing.
+    pub fn create(&self) -> Result<(String, Journal)> {
+        let id = SessionId::random();
+        let name = id.to_string();
+        let opts = Options {
+            create: true,
+            session_id: Some(id),
+            ..self.opts.clone()
+        };
+        let (journal, _) = Journal::open(self.root.join(&name), opts)?;
+        Ok((name, journal))
+    }
+
+    /// Opens session `id` for writing (recovering it as [`Journal::open`] does). Refuses an id
+    /// that is not valid or not in the store; never creates one.
+    pub fn open_session(&self, id: &str) -> Result<(Journal, RecoveryReport)> {
+        let dir = self.path_of(id)?;
+        Journal::open(
+            dir,
+            Options {
+                create: false,
+                session_id: None,
+                ..self.opts.clone()
+            },
+        )
+    }
+
+    /// Every session of the store, sorted by id, each with its status: a damaged or locked
+    /// session is listed, never hidden.
+    pub fn list(&self) -> Result<Vec<SessionEntry>> {
+        let names = self
+            .opts
+            .storage
+            .list(&self.root)
+            .map_err(|e| JError::io("list", &self.root, e))?;
+        let mut ids: Vec<String> = names.into_iter().filter(|n| valid_id(n).is_ok()).collect();
+        ids.sort();
+        Ok(ids.into_iter().map(|id| self.entry(id)).collect())
+    }
+
+    fn entry(&self, id: String) -> SessionEntry {
+        let dir = self.root.join(&id);
+        let locked = turnwal_journal::lock::is_held(&dir);
+        let ro = match Journal::open_read_only(&dir, &self.opts) {
+            Ok(ro) => ro,
+            Err(e) => {
+                return SessionEntry {
+                    id,
+                    title: None,
+                    created_at_ms: 0,
+                    last_activity_ms: 0,
+                    messages: 0,
+                    status: SessionStatus::Unreadable,
+                    problem: Some(e.to_string()),
+                };
+            }
+        };
+        let r = &ro.report;
+        let problem = r
+            .problems
+            .first()
+            .map(|p| format!("{} at offset {}: {}", p.file, p.offset, p.reason));
+        let status = match (locked, r.status) {
+            (true, _) => SessionStatus::Locked,
+            (false, Status::Clean) => SessionStatus::Clean,
+            (false, Status::TornTail) => SessionStatus::Torn,
+            (false, Status::Corrupt) => SessionStatus::Corrupt,
+        };
+        let title = ro
+            .session
+            .meta
+            .get("title")
+            .and_then(|v| serde_json::from_str::<String>(v).ok());
+        SessionEntry {
+            id,
+            title,
+            created_at_ms: ro.session.created_at_ms,
+            last_activity_ms: ro.events.last().map_or(0, |(_, e)| e.ts_ms),
+            messages: ro.session.messages.len(),
+            status,
+            problem,
+        }
+    }
+
+    /// Deletes session `id`: moves it to `<root>/.trash/<id>.<ms>` or, with `purge`, removes
+    /// it for good (after the move, so a crash midway leaves it in the trash, never half
+    /// deleted in the listing). Refuses a session a writer holds.
+    pub fn delete(&self, id: &str, purge: bool) -> Result<()> {
+        let dir = self.path_of(id)?;
+        let st = self.opts.storage.as_ref();
+        if !st.exists(&dir).map_err(|e| JError::io("stat", &dir, e))? {
+            return Err(JError::NotAJournal {
+                dir,
+                reason: "no such session in the store".into(),
+            }
+            .into());
+        }
+        if turnwal_journal::lock::is_held(&dir) {
+            return Err(JError::Locked {
+                holder: turnwal_journal::lock::read_holder(st, &dir).unwrap_or_default(),
+            }
+            .into());
+        }
+        let trash = self.root.join(TRASH_DIR);
+        crate::create_dir_durably(st, &trash)?;
+        let to = trash.join(format!("{id}.{}", turnwal_journal::event::now_ms()));
+        st.rename(&dir, &to)
+            .map_err(|e| JError::io("rename", &dir, e))?;
+        for d in [&self.root, &trash] {
+            st.sync_dir(d).map_err(|e| JError::io("fsync dir", d, e))?;
+        }
+        if purge {
+            std::fs::remove_dir_all(&to).map_err(|e| JError::io("remove", &to, e))?;
+            st.sync_dir(&trash)
+                .map_err(|e| JError::io("fsync dir", &trash, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A session id as the store names directories: 32 lowercase hex digits.
+fn valid_id(id: &str) -> Result<()> {
+    let ok = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if ok {
+        Ok(())
+    } else {
+        Err(turnwal_journal::InputError::new(
+            "session id",
+            format!("{id:?} is not 32 lowercase hex digits"),
+        )
+        .into())
+    }
+}
