@@ -165,3 +165,54 @@ fn a_clean_session_is_not_touched() {
     assert_eq!(j.last_seq(), last);
     j.close().unwrap();
 }
+
+/// `turnwal verify --json` says what a harness needs to resume: the open turn and each pending
+/// call with whether it may have run; after the repair, nothing.
+#[test]
+fn verify_json_reports_what_resume_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (j, _) = Journal::open(dir, opts()).unwrap();
+    killed_mid_tool_call(&j);
+    j.close().unwrap();
+    let verify = || -> Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_turnwal"))
+            .args(["verify", "--json"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let doc = verify();
+    assert_eq!(doc["status"], "clean");
+    assert_eq!(doc["resume"]["open_turn"], 2);
+    let pending: Vec<(String, String)> = doc["resume"]["pending_tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["call_id"].as_str().unwrap().to_string(),
+                c["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            ("c2".to_string(), "not_started".to_string()),
+            ("c3".to_string(), "unknown".to_string())
+        ]
+    );
+    let (j, _) = Journal::open(dir, opts()).unwrap();
+    j.repair_dangling_tool_calls().unwrap();
+    j.close().unwrap();
+    let doc = verify();
+    assert_eq!(doc["resume"]["open_turn"], Value::Null);
+    assert_eq!(doc["resume"]["pending_tool_calls"], serde_json::json!([]));
+}
