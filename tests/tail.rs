@@ -117,7 +117,10 @@ fn a_tail_sees_every_durable_event_once_while_the_writer_rotates_and_compacts() 
     // The tail follows while the writer holds the lock (from the watermarks), not only once it
     // is gone.
     let live = seen.len();
-    assert!(live > 1, "while the writer ran the tail saw {live} of {last} events");
+    assert!(
+        live > 1,
+        "while the writer ran the tail saw {live} of {last} events"
+    );
     // The writer is gone: everything valid is yielded now.
     seen.extend(tail.poll().unwrap());
     println!(

@@ -99,11 +99,18 @@ impl Fixture {
     }
 }
 
-/// Times `read`, checks that it read `expect` records; the rate counts `messages`.
-fn read_round(messages: usize, read: impl FnOnce() -> Res<usize>, expect: usize) -> Res<Round> {
+/// Times `read`, checks that it read `expect` records; the rate counts `messages`. `read`
+/// returns what it built with the count, and that is dropped only after the clock stops, so
+/// every system's teardown stays outside the timing.
+fn read_round<T>(
+    messages: usize,
+    expect: usize,
+    read: impl FnOnce() -> Res<(T, usize)>,
+) -> Res<Round> {
     let start = Instant::now();
-    let got = read()?;
+    let (kept, got) = read()?;
     let elapsed = start.elapsed();
+    drop(black_box(kept));
     if got != expect {
         return Err(format!("read {got} records, expected {expect}").into());
     }
@@ -114,23 +121,20 @@ fn read_round(messages: usize, read: impl FnOnce() -> Res<usize>, expect: usize)
     })
 }
 
-/// Opens read-only (the session is materialised) and returns its message count. The result
-/// goes to `keep`, so that every system's result is dropped after the clock stops.
-fn turnwal_read(dir: &Path, keep: &mut Option<turnwal::ReadOnly>) -> Res<usize> {
+/// Opens read-only (the session is materialised); returns it with its message count.
+fn turnwal_read(dir: &Path) -> Res<(turnwal::ReadOnly, usize)> {
     let ro = Journal::open_read_only(dir, &Options::default())?;
     let n = ro.session.messages.len();
-    *keep = Some(ro);
-    Ok(n)
+    Ok((ro, n))
 }
 
+/// The values `read` parsed, with their count.
 fn values_read(
     read: impl FnOnce() -> Res<Vec<serde_json::Value>>,
-    keep: &mut Option<Vec<serde_json::Value>>,
-) -> Res<usize> {
+) -> Res<(Vec<serde_json::Value>, usize)> {
     let v = read()?;
     let n = v.len();
-    *keep = Some(v);
-    Ok(n)
+    Ok((v, n))
 }
 
 /// Adds "N ms median" to each entry's notes (read cases).
@@ -148,40 +152,17 @@ pub fn replay(ctx: &Ctx, fx: &Fixture) -> Res<CaseResult> {
         sys(
             TURNWAL_READ,
             "segments scanned + CRC-checked, session materialised",
-            |_| {
-                let mut keep = None;
-                let r = read_round(m, || turnwal_read(&fx.turnwal, &mut keep), m)?;
-                drop(black_box(keep));
-                Ok(r)
-            },
+            |_| read_round(m, m, || turnwal_read(&fx.turnwal)),
         ),
         sys(
             JSONL_SERDE,
             "read file, parse each line to Value, collect",
-            |_| {
-                let mut keep = None;
-                let r = read_round(
-                    m,
-                    || values_read(|| jsonl_replay(&fx.jsonl), &mut keep),
-                    lines,
-                )?;
-                drop(black_box(keep));
-                Ok(r)
-            },
+            |_| read_round(m, lines, || values_read(|| jsonl_replay(&fx.jsonl))),
         ),
         sys(
             SQLITE_SELECT,
             "SELECT ... ORDER BY rowid, parse each line",
-            |_| {
-                let mut keep = None;
-                let r = read_round(
-                    m,
-                    || values_read(|| sqlite_replay(&fx.sqlite), &mut keep),
-                    lines,
-                )?;
-                drop(black_box(keep));
-                Ok(r)
-            },
+            |_| read_round(m, lines, || values_read(|| sqlite_replay(&fx.sqlite))),
         ),
     ];
     let mut entries = alternate(ctx, "replay_200k", systems, true)?;
@@ -207,22 +188,12 @@ pub fn open_snapshot(ctx: &Ctx, fx: &mut Fixture) -> Res<CaseResult> {
         sys(
             TURNWAL_READ,
             "snapshot + checksum trailer verified, session folded",
-            |_| {
-                let mut keep = None;
-                let r = read_round(m, || turnwal_read(&snap, &mut keep), m)?;
-                drop(black_box(keep));
-                Ok(r)
-            },
+            |_| read_round(m, m, || turnwal_read(&snap)),
         ),
         sys(
             JSONL_SERDE,
             "read file, parse each line to Value, collect",
-            |_| {
-                let mut keep = None;
-                let r = read_round(m, || values_read(|| jsonl_replay(&jsonl), &mut keep), lines)?;
-                drop(black_box(keep));
-                Ok(r)
-            },
+            |_| read_round(m, lines, || values_read(|| jsonl_replay(&jsonl))),
         ),
     ];
     let mut entries = alternate(ctx, "open_snapshot_200k", systems, true)?;
