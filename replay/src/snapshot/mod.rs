@@ -6,7 +6,7 @@
 //!   every preceding byte, so a torn, truncated or edited snapshot is refused by [`read`].
 //! - Every line is one JSON object and ends with `\n`; bodies are copied verbatim, so `jq` and any
 //!   JSONL reader can open the file, and the body of each event is JSON-equal to what was appended.
-//! - [`read`] rebuilds the same events [`write`] was given: the snapshot law of
+//! - [`read`] rebuilds the same events [`write()`] was given: the snapshot law of
 //!   [`crate::session::SessionFold::retained`] then carries over to files.
 
 mod read;
