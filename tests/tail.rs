@@ -187,3 +187,94 @@ fn turnwal_tail_prints_what_export_raw_prints_once_the_writer_is_gone() {
     assert_eq!(text.lines().count(), 11, "seqs 50..=60");
     assert!(text.starts_with("{\"seq\":50,"));
 }
+
+/// `turnwal tail -f` follows a live `turnwal append` in another process: every appended event
+/// comes out, once, in order, while the writer still runs.
+#[test]
+fn turnwal_tail_f_follows_a_writer_in_another_process() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let bin = env!("CARGO_BIN_EXE_turnwal");
+    let mut writer = Command::new(bin)
+        .args(["append", dir.to_str().unwrap(), "--sync", "always"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = writer.stdin.take().unwrap();
+    input
+        .write_all(format!("{}\n", line(1)).as_bytes())
+        .unwrap();
+    input.flush().unwrap();
+    // The journal exists once the writer has opened it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("LOCK").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the writer never created the journal"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let mut tail = Command::new(bin)
+        .args(["tail", "-f"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A watchdog: should the tail never print what is expected, it is killed, its output
+    // ends, and the test fails instead of hanging.
+    let pid = tail.id().to_string();
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !done.load(Ordering::SeqCst) {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        })
+    };
+    let n = 40u64;
+    for i in 2..=n {
+        input
+            .write_all(format!("{}\n", line(i)).as_bytes())
+            .unwrap();
+        input.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Read until the tail printed the session event and all n events, while the writer is
+    // still running (its stdin is open), except what the watermark cannot prove yet: the last
+    // few events come out once the writer ends.
+    let mut out = BufReader::new(tail.stdout.take().unwrap());
+    let mut seqs = Vec::new();
+    let mut text = String::new();
+    while seqs.len() < (n as usize).saturating_sub(3) {
+        text.clear();
+        assert!(out.read_line(&mut text).unwrap() > 0, "tail ended early");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        seqs.push(v["seq"].as_u64().unwrap());
+    }
+    assert!(
+        writer.try_wait().unwrap().is_none(),
+        "the writer must still be running"
+    );
+    drop(input);
+    assert!(writer.wait().unwrap().success());
+    while seqs.len() < n as usize + 1 {
+        text.clear();
+        assert!(out.read_line(&mut text).unwrap() > 0, "tail ended early");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        seqs.push(v["seq"].as_u64().unwrap());
+    }
+    done.store(true, Ordering::SeqCst);
+    watchdog.join().unwrap();
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    assert_eq!(seqs, (1..=n + 1).collect::<Vec<_>>());
+}
