@@ -27,6 +27,7 @@
 
 mod compaction;
 mod error;
+mod repair;
 mod report;
 mod resume;
 mod store;
@@ -38,6 +39,7 @@ use std::time::Duration;
 
 pub use compaction::{CompactionPolicy, CompactionReport, CompactionStatus};
 pub use error::{Error, Result};
+pub use repair::SalvageReport;
 pub use report::{Ignored, RecoveryReport, SegmentReport, SnapshotReport};
 pub use resume::{AbortedCall, DanglingRepair};
 pub use store::{SessionEntry, SessionStatus, Store, TRASH_DIR};

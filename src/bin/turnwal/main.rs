@@ -1,11 +1,12 @@
 //! The `turnwal` command line. Contract (EVENTS.md): `append`, `export`, `verify`; plus
-//! `compact`, `tail` and `demo`.
+//! `compact`, `repair`, `tail` and `demo`.
 //! Every error exits non-zero with a message on stderr.
 
 mod append;
 mod compact;
 mod demo;
 mod export;
+mod repair;
 mod tail;
 mod verify;
 
@@ -99,6 +100,26 @@ enum Command {
         #[arg(long, value_name = "SEQ", default_value_t = 1)]
         from: u64,
     },
+    /// Repair a journal: cut a proven torn tail, or with --salvage keep every valid record past
+    /// the damage and move the damaged segments aside.
+    ///
+    /// Without --salvage it does what a writer's open does and refuses corruption (exit 1).
+    /// With --salvage it installs every record that still validates as the journal's state
+    /// (a new snapshot and a fresh segment), keeps the damaged files as quarantine-salvaged-*,
+    /// and reports the seqs lost. --dry-run changes nothing and says what would be done.
+    /// Prints one JSON object. Exit 0 done, 1 refused, 2 error.
+    ///
+    /// Example: `turnwal repair ./s1 --salvage --dry-run | jq .salvage.lost`
+    Repair {
+        /// Journal directory.
+        dir: PathBuf,
+        /// Keep every valid record past the damage (explicit, logged; renumbers nothing).
+        #[arg(long)]
+        salvage: bool,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Audit a journal without changing it. Exit 0 clean or torn tail, 1 corrupt, 2 error.
     ///
     /// Example: `turnwal verify ./s1 --json`
@@ -147,6 +168,11 @@ fn main() -> ExitCode {
         } => append::run(&dir, sync.policy(), auto_compact, compact_records),
         Command::Export { dir, raw } => export::run(&dir, raw),
         Command::Verify { dir, json } => verify::run(&dir, json),
+        Command::Repair {
+            dir,
+            salvage,
+            dry_run,
+        } => repair::run(&dir, salvage, dry_run),
         Command::Tail { dir, follow, from } => tail::run(&dir, follow, from),
         Command::Compact { dir } => compact::run(&dir),
         Command::Demo { dir } => demo::run(dir),

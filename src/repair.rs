@@ -1,0 +1,172 @@
+//! Salvaging a damaged journal: reading every valid record past the damage ([`Journal::salvage`],
+//! read-only) and installing them as the journal's new state ([`Journal::repair_salvage`]).
+//!
+//! The default open refuses a journal with damage it cannot prove harmless (RECOVERY.md), and
+//! that is right: guessing loses data silently. Salvage is the explicit, logged alternative. It
+//! keeps every record that still validates, in any segment, after any damage, and renumbers
+//! nothing; the report lists the seqs lost and the byte ranges that did not validate.
+//!
+//! Installing, in this order, each step durable before the next:
+//! 1. take the writer lock (refused while a writer holds it);
+//! 2. write the salvaged session as a snapshot through the compaction protocol (tmp, fsync,
+//!    read back and verify, rename, directory fsync) — through the highest salvaged seq;
+//! 3. move every segment file aside as `quarantine-salvaged-<ms>-<name>` and fsync the
+//!    directory: the damaged bytes are kept, never truncated in place (readers may map sealed
+//!    segments);
+//! 4. create a fresh, empty segment that continues the snapshot.
+//!
+//! A crash between steps leaves a journal that either opens as before (before step 2's rename),
+//! or refuses to open with "no segment continues the snapshot" (after step 3): running the
+//! repair again finishes it, from the snapshot step 2 installed.
+
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use turnwal_journal::event::{self, Kind};
+use turnwal_journal::segment::{self, SegmentHeader};
+use turnwal_journal::{Error as JError, lock};
+use turnwal_replay::compact::{self, Expect};
+use turnwal_replay::salvage::{self, Salvaged};
+use turnwal_replay::session::SessionFold;
+
+use crate::{Error, Journal, Options, Result, SessionId};
+
+/// What a salvage found and, once installed, what it did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SalvageReport {
+    /// The snapshot the salvage started from, if one read whole.
+    pub from_snapshot: Option<String>,
+    /// Events kept (the snapshot's included).
+    pub kept: u64,
+    /// The highest kept seq: the new snapshot's `through_seq`.
+    pub through_seq: u64,
+    /// Messages of the salvaged session.
+    pub messages: usize,
+    /// Seqs lost, as inclusive ranges.
+    pub lost: Vec<RangeInclusive<u64>>,
+    /// How many seqs are lost in all.
+    pub lost_count: u64,
+    /// Byte ranges that did not validate: (file, offset, bytes).
+    pub damaged: Vec<(String, u64, u64)>,
+    /// Segment files left out whole, and why.
+    pub skipped: Vec<(String, String)>,
+    /// Seqs found twice: (seq, file whose copy was left out).
+    pub conflicts: Vec<(u64, String)>,
+    /// Whether it was installed (false for [`Journal::salvage`]).
+    pub installed: bool,
+    /// The snapshot written (when installed).
+    pub snapshot: Option<String>,
+    /// The segment files moved aside, with their new names (when installed).
+    pub quarantined: Vec<(String, String)>,
+    /// The fresh segment that continues the snapshot (when installed).
+    pub new_segment: Option<String>,
+}
+
+impl Journal {
+    /// Reads every valid record of the damaged journal in `dir`, past any damage, and reports
+    /// what would be kept and what is lost. Never changes a byte.
+    pub fn salvage(dir: impl AsRef<Path>, opts: &Options) -> Result<SalvageReport> {
+        let dir = dir.as_ref();
+        let sv = read(dir, opts)?;
+        let fold = fold(dir, &sv)?;
+        Ok(report(&sv, &fold))
+    }
+
+    /// Installs what [`Journal::salvage`] reports as the journal's new state (see the module
+    /// documentation for the order and what a crash leaves). Refused while a writer holds the
+    /// journal, when nothing can be salvaged, or when the session's own first event is lost.
+    pub fn repair_salvage(dir: impl AsRef<Path>, opts: &Options) -> Result<SalvageReport> {
+        let dir = dir.as_ref();
+        let st = opts.storage.as_ref();
+        let _lock = lock::acquire(st, dir)?;
+        let sv = read(dir, opts)?;
+        let fold = fold(dir, &sv)?;
+        let mut rep = report(&sv, &fold);
+        let Some((_, first)) = sv.events.first() else {
+            return Err(refused(dir, "nothing valid to salvage"));
+        };
+        let Kind::Session(info) = &first.kind else {
+            return Err(refused(dir, "the session's own first event is lost"));
+        };
+        let session_id = SessionId::parse(&info.id)
+            .ok_or_else(|| refused(dir, "the session id is not one turnwal writes"))?;
+        let through = sv.last_seq();
+        let expect = Expect {
+            session_id: &info.id,
+            through_seq: through,
+            messages: fold.message_count(),
+        };
+        let installed = compact::install(st, dir, &fold.retained(), event::now_ms(), &expect)
+            .map_err(Error::Compaction)?;
+        rep.snapshot = Some(installed.file);
+        let stamp = event::now_ms();
+        for &id in &sv.segments {
+            let name = segment::segment_name(id);
+            let aside = format!("quarantine-salvaged-{stamp}-{name}");
+            st.rename(&dir.join(&name), &dir.join(&aside))
+                .map_err(|e| JError::io("rename", dir.join(&name), e))?;
+            rep.quarantined.push((name, aside));
+        }
+        st.sync_dir(dir)
+            .map_err(|e| JError::io("fsync dir", dir, e))?;
+        let header = SegmentHeader {
+            segment_id: sv.segments.last().map_or(1, |id| id + 1),
+            first_seq: through + 1,
+            session_id,
+            created_at_ms: event::now_ms(),
+        };
+        segment::create_segment(st, dir, &header, opts.writer.prewrite_bytes)?;
+        rep.new_segment = Some(segment::segment_name(header.segment_id));
+        rep.installed = true;
+        Ok(rep)
+    }
+}
+
+fn read(dir: &Path, opts: &Options) -> Result<Salvaged> {
+    let st = opts.storage.as_ref();
+    if !st.exists(dir).map_err(|e| JError::io("stat", dir, e))? {
+        return Err(JError::NotAJournal {
+            dir: dir.into(),
+            reason: "it does not exist".into(),
+        }
+        .into());
+    }
+    Ok(salvage::salvage(st, dir).map_err(|e| JError::io("salvage", dir, e))?)
+}
+
+fn fold(dir: &Path, sv: &Salvaged) -> Result<SessionFold> {
+    SessionFold::from_retained(sv.events.iter().cloned(), sv.last_seq())
+        .map_err(|e| refused(dir, &format!("the salvaged events do not fold: {e}")))
+}
+
+fn report(sv: &Salvaged, fold: &SessionFold) -> SalvageReport {
+    SalvageReport {
+        from_snapshot: sv.snapshot.as_ref().map(|(f, _)| f.clone()),
+        kept: sv.events.len() as u64,
+        through_seq: sv.last_seq(),
+        messages: fold.message_count(),
+        lost: sv.lost.clone(),
+        lost_count: sv.lost_count(),
+        damaged: sv
+            .damaged
+            .iter()
+            .map(|d| (d.file.clone(), d.offset, d.bytes))
+            .collect(),
+        skipped: sv.skipped.clone(),
+        conflicts: sv.conflicts.clone(),
+        installed: false,
+        snapshot: None,
+        quarantined: Vec::new(),
+        new_segment: None,
+    }
+}
+
+/// A salvage that cannot go on: the journal is damaged beyond what salvage keeps.
+fn refused(dir: &Path, reason: &str) -> Error {
+    JError::Corrupt {
+        file: dir.into(),
+        offset: 0,
+        reason: format!("salvage refused: {reason}"),
+    }
+    .into()
+}

@@ -1,0 +1,226 @@
+//! Explicit repair on damaged journals: what the default open refuses, `turnwal repair`
+//! refuses too and changes nothing; `--salvage --dry-run` names exactly the seqs lost and
+//! changes nothing; `--salvage` keeps every valid record past the damage, moves the damaged
+//! files aside, and leaves a journal a writer opens and continues.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "helpers of tests: a failure must fail loudly"
+)]
+
+mod common;
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::dir_state;
+use serde_json::Value;
+use turnwal::{CompactionPolicy, Error, Journal, Options, Status, SyncPolicy, WriterOptions};
+
+fn opts() -> Options {
+    Options {
+        sync: SyncPolicy::Never,
+        compaction: CompactionPolicy::manual(),
+        writer: WriterOptions {
+            segment_bytes_max: 8 * 1024,
+            prewrite_bytes: 4096,
+            ..WriterOptions::default()
+        },
+        ..Options::default()
+    }
+}
+
+fn message(i: usize) -> String {
+    let text = "z".repeat(200);
+    format!(
+        r#"{{"kind":"message","turn":1,"body":{{"id":"m{i}","role":"user","parts":[{{"type":"text","text":"{text}{i}"}}]}}}}"#
+    )
+}
+
+/// A journal of 80 messages over several small segments (seqs 1..=81).
+fn journal(dir: &Path) {
+    let (j, _) = Journal::open(dir, opts()).unwrap();
+    for i in 0..80 {
+        j.append_json(&message(i)).unwrap();
+    }
+    j.close().unwrap();
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("segment-")
+                && p.extension().is_some_and(|e| e == "twl")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// (offset, seq) of every frame of segment `id` in `bytes`.
+fn frames(bytes: &[u8], id: u64) -> Vec<(usize, u64)> {
+    let mut out = Vec::new();
+    let mut off = 64;
+    while let Ok((rec, len)) = turnwal_journal::record::decode(&bytes[off..], id) {
+        out.push((off, rec.header.seq));
+        off += len;
+    }
+    out
+}
+
+fn repair(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_turnwal"))
+        .arg("repair")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap(), doc)
+}
+
+fn lost(doc: &Value) -> Vec<(u64, u64)> {
+    doc["salvage"]["lost"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["start"].as_u64().unwrap(), r["end"].as_u64().unwrap()))
+        .collect()
+}
+
+/// The session ids (message ids) a journal opens with, after a salvage.
+fn message_ids(dir: &Path) -> Vec<String> {
+    let ro = Journal::open_read_only(dir, &opts()).unwrap();
+    assert_eq!(ro.report.status, Status::Clean, "{:?}", ro.report.problems);
+    ro.session.messages.iter().map(|m| m.id.clone()).collect()
+}
+
+/// Checks the refusal, the dry run and the salvage of a journal damaged so that exactly `gone`
+/// seqs are lost; returns the repaired journal's message ids.
+fn salvage_loses_exactly(dir: &Path, gone: (u64, u64)) -> Vec<String> {
+    assert!(matches!(
+        Journal::open(dir, opts()),
+        Err(Error::Refused { .. })
+    ));
+    let before = dir_state(dir);
+    let (code, _) = repair(dir, &[]);
+    assert_eq!(code, 1, "the default repair refuses corruption");
+    assert_eq!(dir_state(dir), before, "and changes nothing");
+    let (code, doc) = repair(dir, &["--salvage", "--dry-run"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(lost(&doc), [gone]);
+    assert_eq!(doc["salvage"]["installed"], false);
+    assert_eq!(dir_state(dir), before, "a dry run changes nothing");
+
+    let (code, doc) = repair(dir, &["--salvage"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(lost(&doc), [gone]);
+    assert_eq!(doc["salvage"]["installed"], true);
+    // The damaged bytes are kept aside, not truncated.
+    for q in doc["salvage"]["quarantined"].as_array().unwrap() {
+        let aside = dir.join(q[1].as_str().unwrap());
+        let original = before
+            .iter()
+            .find(|(name, _)| name == q[0].as_str().unwrap())
+            .unwrap();
+        assert_eq!(std::fs::read(aside).unwrap(), original.1);
+    }
+    // A writer opens it and continues after the salvaged seqs.
+    let through = doc["salvage"]["through_seq"].as_u64().unwrap();
+    let (j, _) = Journal::open(dir, opts()).unwrap();
+    assert_eq!(j.append_json(&message(1000)).unwrap(), through + 1);
+    j.close().unwrap();
+    // Nothing more is lost on a second look.
+    let (_, doc) = repair(dir, &["--salvage", "--dry-run"]);
+    assert!(lost(&doc).is_empty(), "{doc}");
+    message_ids(dir)
+}
+
+#[test]
+fn mid_log_corruption_with_valid_records_after_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    journal(dir);
+    let first = &segments(dir)[0];
+    let bytes = std::fs::read(first).unwrap();
+    let fr = frames(&bytes, 1);
+    let (off, seq) = fr[3];
+    let f = std::fs::OpenOptions::new().write(true).open(first).unwrap();
+    f.write_at(&[bytes[off + 50] ^ 0xFF], (off + 50) as u64)
+        .unwrap();
+    let ids = salvage_loses_exactly(dir, (seq, seq));
+    let gone = format!("m{}", seq - 2); // seq 1 is the session event, m0 is seq 2
+    assert!(!ids.contains(&gone));
+    assert_eq!(ids.len(), 80, "79 salvaged and one appended after");
+}
+
+#[test]
+fn a_missing_segment_in_the_middle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    journal(dir);
+    let segs = segments(dir);
+    assert!(segs.len() >= 3, "{segs:?}");
+    let bytes = std::fs::read(&segs[1]).unwrap();
+    let fr = frames(&bytes, 2);
+    let range = (fr[0].1, fr.last().unwrap().1);
+    std::fs::remove_file(&segs[1]).unwrap();
+    let ids = salvage_loses_exactly(dir, range);
+    assert_eq!(ids.len() as u64, 80 - (range.1 - range.0 + 1) + 1);
+}
+
+#[test]
+fn a_sealed_segment_ending_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    journal(dir);
+    let first = &segments(dir)[0];
+    let bytes = std::fs::read(first).unwrap();
+    let fr = frames(&bytes, 1);
+    let (cut_at, first_lost) = fr[fr.len() - 3];
+    let last = fr.last().unwrap().1;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(first)
+        .unwrap()
+        .set_len(cut_at as u64 + 10)
+        .unwrap();
+    salvage_loses_exactly(dir, (first_lost, last));
+}
+
+/// A torn tail is the default repair's job: `--dry-run` names the cut and changes nothing, the
+/// repair cuts it into a quarantine file.
+#[test]
+fn a_torn_tail_is_cut_by_the_default_repair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    journal(dir);
+    let last = segments(dir).pop().unwrap();
+    let bytes = std::fs::read(&last).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    let f = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
+    f.write_at(&[0xCD; 48], end.next_multiple_of(8) as u64)
+        .unwrap();
+    let before = dir_state(dir);
+    let (code, doc) = repair(dir, &["--dry-run"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["report"]["status"], "torn_tail");
+    assert_eq!(dir_state(dir), before);
+    let (code, doc) = repair(dir, &[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["report"]["cut_applied"], true, "{doc}");
+    assert!(std::fs::read_dir(dir).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("quarantine-")
+    }));
+    assert_eq!(message_ids(dir).len(), 80);
+}
