@@ -17,8 +17,9 @@
 //!
 //! A crash before step 2's rename leaves the journal as it was; a crash after it leaves one a
 //! writer's open may refuse, and running the repair again finishes it from the snapshot step 2
-//! installed (the salvage then finds everything in it and nothing lost). Not yet covered by the
-//! crash tiers.
+//! installed (the salvage then finds everything in it and nothing lost). `tests/repair.rs`
+//! rebuilds the state after each step and runs the repair again; the crash tiers (simulated
+//! power loss, kill points) do not cover it yet.
 
 use std::ops::RangeInclusive;
 use std::path::Path;

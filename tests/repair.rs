@@ -224,3 +224,60 @@ fn a_torn_tail_is_cut_by_the_default_repair() {
     }));
     assert_eq!(message_ids(dir).len(), 80);
 }
+
+/// A crash during `repair --salvage`: after the snapshot's rename (the damaged segments still in
+/// place), and after the segments were moved aside (no fresh segment yet). Running the repair
+/// again finishes it, with the same session and nothing more lost.
+#[test]
+fn a_salvage_interrupted_after_each_step_finishes_when_run_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let damaged = tmp.path().join("damaged");
+    journal(&damaged);
+    let first = &segments(&damaged)[0];
+    let bytes = std::fs::read(first).unwrap();
+    let (off, _) = frames(&bytes, 1)[3];
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(first)
+        .unwrap()
+        .write_at(&[bytes[off + 50] ^ 0xFF], (off + 50) as u64)
+        .unwrap();
+    let copy = |name: &str| {
+        let to = tmp.path().join(name);
+        std::fs::create_dir(&to).unwrap();
+        for e in std::fs::read_dir(&damaged).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+        to
+    };
+    let after_rename = copy("after-rename");
+    let done = copy("done");
+    let (code, doc) = repair(&done, &["--salvage"]);
+    assert_eq!(code, 0, "{doc}");
+    let want = message_ids(&done);
+    let snapshot = doc["salvage"]["snapshot"].as_str().unwrap();
+    let fresh = doc["salvage"]["new_segment"].as_str().unwrap();
+
+    // Crash after the rename: the snapshot is there, the damaged segments too.
+    std::fs::copy(done.join(snapshot), after_rename.join(snapshot)).unwrap();
+    // Crash after the segments were moved aside: no fresh segment yet.
+    let after_quarantine = copy("after-quarantine");
+    for e in std::fs::read_dir(&done).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), after_quarantine.join(e.file_name())).unwrap();
+    }
+    std::fs::remove_file(after_quarantine.join(fresh)).unwrap();
+    for f in segments(&after_quarantine) {
+        std::fs::remove_file(f).unwrap(); // only the damaged originals' copies remain aside
+    }
+    for dir in [&after_rename, &after_quarantine] {
+        let (code, doc) = repair(dir, &["--salvage"]);
+        assert_eq!(code, 0, "{}: {doc}", dir.display());
+        assert!(lost(&doc).is_empty(), "{}: {doc}", dir.display());
+        assert_eq!(message_ids(dir), want, "{}", dir.display());
+        let (j, _) = Journal::open(dir, opts()).unwrap();
+        j.append_json(&message(2000)).unwrap();
+        j.close().unwrap();
+    }
+}
