@@ -93,6 +93,9 @@ impl Journal {
         let session_id = SessionId::parse(&info.id)
             .ok_or_else(|| refused(dir, "the session id is not one turnwal writes"))?;
         let through = sv.last_seq();
+        if through == u64::MAX {
+            return Err(refused(dir, "the highest seq leaves no room for another"));
+        }
         let expect = Expect {
             session_id: &info.id,
             through_seq: through,
@@ -111,8 +114,14 @@ impl Journal {
         }
         st.sync_dir(dir)
             .map_err(|e| JError::io("fsync dir", dir, e))?;
+        let segment_id = match sv.segments.last() {
+            None => 1,
+            Some(id) => id
+                .checked_add(1)
+                .ok_or_else(|| refused(dir, "the highest segment id leaves no room for another"))?,
+        };
         let header = SegmentHeader {
-            segment_id: sv.segments.last().map_or(1, |id| id + 1),
+            segment_id,
             first_seq: through + 1,
             session_id,
             created_at_ms: event::now_ms(),

@@ -66,7 +66,10 @@ impl Salvaged {
 
     /// How many seqs are lost in all.
     pub fn lost_count(&self) -> u64 {
-        self.lost.iter().map(|r| r.end() - r.start() + 1).sum()
+        self.lost
+            .iter()
+            .map(|r| (r.end() - r.start()).saturating_add(1))
+            .fold(0, u64::saturating_add)
     }
 }
 
@@ -139,7 +142,7 @@ pub fn salvage(st: &dyn Storage, dir: &Path) -> std::io::Result<Salvaged> {
             out.conflicts.push((seq, file));
             continue;
         }
-        if seq > prev + 1 {
+        if seq > prev.saturating_add(1) {
             out.lost.push(prev + 1..=seq - 1);
         }
         prev = seq;
