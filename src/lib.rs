@@ -424,13 +424,7 @@ impl Journal {
     pub fn open_read_only(dir: impl AsRef<Path>, opts: &Options) -> Result<ReadOnly> {
         let dir = dir.as_ref();
         let st = opts.storage.as_ref();
-        if !st.exists(dir).map_err(|e| JError::io("stat", dir, e))? {
-            return Err(JError::NotAJournal {
-                dir: dir.into(),
-                reason: "it does not exist".into(),
-            }
-            .into());
-        }
+        must_exist(st, dir)?;
         let mut attempts = 0;
         let opened = loop {
             attempts += 1;
@@ -604,6 +598,18 @@ impl Inner {
 
 /// How many times a read-only open reads again when a compaction changed the files under it.
 const READ_ATTEMPTS: u32 = 50;
+
+/// Refuses a journal directory that does not exist (a reader never creates one).
+pub(crate) fn must_exist(st: &dyn Storage, dir: &Path) -> Result<()> {
+    if st.exists(dir).map_err(|e| JError::io("stat", dir, e))? {
+        return Ok(());
+    }
+    Err(JError::NotAJournal {
+        dir: dir.into(),
+        reason: "it does not exist".into(),
+    }
+    .into())
+}
 
 /// The snapshots and segments in `dir`, as a read-only open compares them before and after
 /// reading.

@@ -135,13 +135,7 @@ impl Journal {
 
 fn read(dir: &Path, opts: &Options) -> Result<Salvaged> {
     let st = opts.storage.as_ref();
-    if !st.exists(dir).map_err(|e| JError::io("stat", dir, e))? {
-        return Err(JError::NotAJournal {
-            dir: dir.into(),
-            reason: "it does not exist".into(),
-        }
-        .into());
-    }
+    crate::must_exist(st, dir)?;
     Ok(salvage::salvage(st, dir).map_err(|e| JError::io("salvage", dir, e))?)
 }
 
