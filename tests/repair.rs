@@ -17,7 +17,7 @@ use std::process::Command;
 
 use common::dir_state;
 use serde_json::Value;
-use turnwal::{CompactionPolicy, Error, Journal, Options, Status, SyncPolicy, WriterOptions};
+use turnwal::{CompactionPolicy, Error, Journal, Mode, Options, Status, SyncPolicy, WriterOptions};
 
 fn opts() -> Options {
     Options {
@@ -105,10 +105,17 @@ fn message_ids(dir: &Path) -> Vec<String> {
 /// Checks the refusal, the dry run and the salvage of a journal damaged so that exactly `gone`
 /// seqs are lost; returns the repaired journal's message ids.
 fn salvage_loses_exactly(dir: &Path, gone: (u64, u64)) -> Vec<String> {
-    assert!(matches!(
-        Journal::open(dir, opts()),
-        Err(Error::Refused { .. })
-    ));
+    // Both recovery modes of an open refuse this damage: it is not a torn tail.
+    for mode in [Mode::TolerateTornTail, Mode::Strict] {
+        let o = Options {
+            recovery: mode,
+            ..opts()
+        };
+        assert!(
+            matches!(Journal::open(dir, o), Err(Error::Refused { .. })),
+            "{mode:?}"
+        );
+    }
     let before = dir_state(dir);
     let (code, _) = repair(dir, &[]);
     assert_eq!(code, 1, "the default repair refuses corruption");
@@ -209,6 +216,16 @@ fn a_torn_tail_is_cut_by_the_default_repair() {
     f.write_at(&[0xCD; 48], end.next_multiple_of(8) as u64)
         .unwrap();
     let before = dir_state(dir);
+    // Strict refuses even a proven torn tail, and changes nothing.
+    let strict = Options {
+        recovery: Mode::Strict,
+        ..opts()
+    };
+    assert!(matches!(
+        Journal::open(dir, strict),
+        Err(Error::Refused { .. })
+    ));
+    assert_eq!(dir_state(dir), before);
     let (code, doc) = repair(dir, &["--dry-run"]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["report"]["status"], "torn_tail");
