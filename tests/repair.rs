@@ -75,6 +75,18 @@ fn frames(bytes: &[u8], id: u64) -> Vec<(usize, u64)> {
     out
 }
 
+/// Flips a payload byte of the fourth frame of the first segment, a mid-log corruption with
+/// valid records after it; returns that frame's seq.
+fn corrupt_fourth_frame(dir: &Path) -> u64 {
+    let first = &segments(dir)[0];
+    let bytes = std::fs::read(first).unwrap();
+    let (off, seq) = frames(&bytes, 1)[3];
+    let f = std::fs::OpenOptions::new().write(true).open(first).unwrap();
+    f.write_at(&[bytes[off + 50] ^ 0xFF], (off + 50) as u64)
+        .unwrap();
+    seq
+}
+
 fn repair(dir: &Path, args: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_turnwal"))
         .arg("repair")
@@ -155,13 +167,7 @@ fn mid_log_corruption_with_valid_records_after_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     journal(dir);
-    let first = &segments(dir)[0];
-    let bytes = std::fs::read(first).unwrap();
-    let fr = frames(&bytes, 1);
-    let (off, seq) = fr[3];
-    let f = std::fs::OpenOptions::new().write(true).open(first).unwrap();
-    f.write_at(&[bytes[off + 50] ^ 0xFF], (off + 50) as u64)
-        .unwrap();
+    let seq = corrupt_fourth_frame(dir);
     let ids = salvage_loses_exactly(dir, (seq, seq));
     let gone = format!("m{}", seq - 2); // seq 1 is the session event, m0 is seq 2
     assert!(!ids.contains(&gone));
@@ -250,15 +256,7 @@ fn a_salvage_interrupted_after_each_step_finishes_when_run_again() {
     let tmp = tempfile::tempdir().unwrap();
     let damaged = tmp.path().join("damaged");
     journal(&damaged);
-    let first = &segments(&damaged)[0];
-    let bytes = std::fs::read(first).unwrap();
-    let (off, _) = frames(&bytes, 1)[3];
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(first)
-        .unwrap()
-        .write_at(&[bytes[off + 50] ^ 0xFF], (off + 50) as u64)
-        .unwrap();
+    corrupt_fourth_frame(&damaged);
     let copy = |name: &str| {
         let to = tmp.path().join(name);
         std::fs::create_dir(&to).unwrap();
