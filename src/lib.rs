@@ -465,6 +465,12 @@ impl Journal {
     /// Refused with nothing written: `session` events, deltas for a message that already has its
     /// final form, records over the size limit. A failed write poisons the journal.
     pub fn append(&self, event: &Event) -> Result<u64> {
+        self.append_shared(event, || Arc::new(event.clone()))
+    }
+
+    /// [`Journal::append`], with `shared` giving the fold its own handle on the event once it
+    /// is written: a copy for a borrowed event, the same allocation for one the journal owns.
+    fn append_shared(&self, event: &Event, shared: impl FnOnce() -> Arc<Event>) -> Result<u64> {
         let inner = &self.inner;
         let seq = {
             let mut fold = inner.fold();
@@ -485,9 +491,9 @@ impl Journal {
                 }
                 _ => {}
             }
-            inner.writer.write_with(event, |seq, e| {
+            inner.writer.write_with(event, |seq, _| {
                 // Seqs come from the writer in order under its lock, so this cannot fail.
-                let _ = fold.apply(seq, e);
+                let _ = fold.apply_shared(seq, shared());
             })?
         };
         inner.writer.apply_policy(seq)?;
@@ -497,8 +503,9 @@ impl Journal {
 
     /// Parses one JSON envelope (EVENTS.md; no `seq`) and appends it.
     pub fn append_json(&self, line: &str) -> Result<u64> {
-        let event = Event::from_envelope(line, event::now_ms())?;
-        self.append(&event)
+        // Parsed here, so the fold can keep this very event instead of a copy.
+        let event = Arc::new(Event::from_envelope(line, event::now_ms())?);
+        self.append_shared(&event, || Arc::clone(&event))
     }
 
     /// Appends and waits until the event is durable, whatever the policy.
