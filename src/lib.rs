@@ -27,6 +27,7 @@
 
 mod compaction;
 mod error;
+pub mod provider;
 mod repair;
 mod report;
 mod resume;
