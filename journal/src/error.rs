@@ -32,6 +32,11 @@ impl fmt::Display for InputError {
 impl std::error::Error for InputError {}
 
 /// Who holds a journal's writer lock, as recorded in its lock file.
+///
+/// `pid`, `host` and `since` name the holder in messages. The identity fields prove, on the
+/// holder's own host, whether that process is still the one that took the lock (see
+/// [`crate::lock::holder_liveness`]); they are `None` in records written before they existed,
+/// or when this host could not tell them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LockHolder {
     /// Process id of the holder.
@@ -40,6 +45,15 @@ pub struct LockHolder {
     pub host: String,
     /// When the lock was taken (RFC 3339).
     pub since: String,
+    /// Start time of the holder process, in clock ticks after boot (field 22 of
+    /// `/proc/<pid>/stat`): tells the holder from a later process that reuses its pid.
+    pub start_time: Option<u64>,
+    /// Boot id of the holder's host (`/proc/sys/kernel/random/boot_id`): tells this boot from an
+    /// earlier one.
+    pub boot_id: Option<String>,
+    /// Inode of the holder's PID namespace (`/proc/self/ns/pid`): its pid means the same process
+    /// only in the same namespace.
+    pub pid_ns: Option<u32>,
 }
 
 impl fmt::Display for LockHolder {
@@ -70,6 +84,15 @@ pub enum Error {
     Locked {
         /// Who holds it.
         holder: LockHolder,
+    },
+    /// [`crate::lock::take_over`] refused to break the writer lock: its holder is alive, or
+    /// cannot be proven dead from here. Nothing was changed.
+    TakeoverRefused {
+        /// Who holds it, as recorded; `None` when the lock file holds no readable record.
+        holder: Option<Box<LockHolder>>,
+        /// Why the holder is not known to be dead ([`crate::lock::Liveness::Alive`] or
+        /// [`crate::lock::Liveness::Unknown`]).
+        liveness: crate::lock::Liveness,
     },
     /// The input was refused.
     Input(InputError),
@@ -127,6 +150,23 @@ impl fmt::Display for Error {
                 )
             }
             Error::Locked { holder } => write!(f, "journal is locked by {holder}"),
+            Error::TakeoverRefused { holder, liveness } => {
+                match holder {
+                    Some(h) => write!(f, "lock takeover refused: the journal is locked by {h}")?,
+                    None => write!(
+                        f,
+                        "lock takeover refused: the journal is locked by a holder its lock \
+                         file does not name"
+                    )?,
+                }
+                match liveness {
+                    crate::lock::Liveness::Alive => write!(f, ", which is alive"),
+                    crate::lock::Liveness::Dead => write!(f, ", which is dead"),
+                    crate::lock::Liveness::Unknown(why) => {
+                        write!(f, ", which cannot be proven dead: {why}")
+                    }
+                }
+            }
             Error::Input(e) => e.fmt(f),
             Error::RecordTooLarge { size, limit } => {
                 write!(
