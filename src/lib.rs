@@ -176,13 +176,14 @@ fn load(st: &dyn Storage, dir: &Path, mode: Mode) -> Result<Opened> {
         && let Some(h) = scan.segments.first().and_then(|s| s.header)
         && h.session_id.to_string() != snap.session_id
     {
-        scan.gap = Some((
-            name.clone(),
-            format!(
+        scan.gap = Some(scan::Gap {
+            file: name.clone(),
+            reason: format!(
                 "snapshot is of session {}, the segments of session {}",
                 snap.session_id, h.session_id
             ),
-        ));
+            kind: "foreign_snapshot",
+        });
     }
     let plan = recover::plan(&scan, mode);
     let mut report = RecoveryReport::new(&scan, &plan, mode);
@@ -295,13 +296,12 @@ impl Journal {
         let removed_tmp = remove_tmp_files(st, dir)?;
 
         let Opened {
-            snapshot,
-            scan,
+            mut snapshot,
+            mut scan,
             plan,
-            events,
+            mut events,
             mut report,
         } = load(st, dir, opts.recovery)?;
-        let last_seq = report.last_seq;
         report.removed_tmp = removed_tmp;
 
         match plan.action {
@@ -315,6 +315,20 @@ impl Journal {
                 }
             }
             Action::RefuseTornTail | Action::RefuseCorrupt => return Err(refused(&plan, report)),
+            Action::SalvageCorrupt => {
+                // The report keeps what the scan of the damaged journal found; the journal
+                // continues from what salvage installed, which must now read clean.
+                let salvaged = repair::install(dir, &opts)?;
+                let again = load(st, dir, Mode::TolerateTornTail)?;
+                if again.plan.action != Action::Accept {
+                    return Err(refused(&again.plan, again.report));
+                }
+                (snapshot, scan, events) = (again.snapshot, again.scan, again.events);
+                report.records = again.report.records;
+                report.last_seq = again.report.last_seq;
+                report.snapshot = again.report.snapshot;
+                report.salvage = Some(salvaged);
+            }
             Action::FailIo => {
                 let p = plan.problems.first();
                 return Err(JError::io(
@@ -325,6 +339,7 @@ impl Journal {
                 .into());
             }
         }
+        let last_seq = report.last_seq;
         let base = scan.base_seq;
         if let Some(first) = scan.segments.first()
             && base > 0
@@ -450,13 +465,23 @@ impl Journal {
             }
             .into());
         }
-        let (fold, events) = fold_all(opened.snapshot, opened.events)?;
+        let mut report = opened.report;
+        let (fold, events) = if report.action == Action::SalvageCorrupt {
+            // What salvage would install, read-only: nothing on disk changes.
+            let (rep, fold, events) = repair::preview(dir, opts)?;
+            report.records = rep.kept;
+            report.last_seq = rep.through_seq;
+            report.salvage = Some(rep);
+            (fold, events)
+        } else {
+            fold_all(opened.snapshot, opened.events)?
+        };
         let session = fold.session().after_crash();
         Ok(ReadOnly {
             events,
             fold,
             session,
-            report: opened.report,
+            report,
         })
     }
 

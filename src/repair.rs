@@ -54,6 +54,9 @@ pub struct SalvageReport {
     pub skipped: Vec<(String, String)>,
     /// Seqs found twice: (seq, file whose copy was left out).
     pub conflicts: Vec<(u64, String)>,
+    /// Kept from a snapshot that does not read whole (no snapshot did): its readable lines,
+    /// which no checksum vouches for. (file, lines kept, why it is not whole).
+    pub unverified_snapshot: Option<(String, u64, String)>,
     /// Whether it was installed (false for [`Journal::salvage`]).
     pub installed: bool,
     /// The snapshot written (when installed).
@@ -79,58 +82,77 @@ impl Journal {
     /// journal, when nothing can be salvaged, or when the session's own first event is lost.
     pub fn repair_salvage(dir: impl AsRef<Path>, opts: &Options) -> Result<SalvageReport> {
         let dir = dir.as_ref();
-        let st = opts.storage.as_ref();
-        let _lock = lock::acquire(st, dir)?;
-        let sv = read(dir, opts)?;
-        let fold = fold(dir, &sv)?;
-        let mut rep = report(&sv, &fold);
-        let Some((_, first)) = sv.events.first() else {
-            return Err(refused(dir, "nothing valid to salvage"));
-        };
-        let Kind::Session(info) = &first.kind else {
-            return Err(refused(dir, "the session's own first event is lost"));
-        };
-        let session_id = SessionId::parse(&info.id)
-            .ok_or_else(|| refused(dir, "the session id is not one turnwal writes"))?;
-        let through = sv.last_seq();
-        if through == u64::MAX {
-            return Err(refused(dir, "the highest seq leaves no room for another"));
-        }
-        let expect = Expect {
-            session_id: &info.id,
-            through_seq: through,
-            messages: fold.message_count(),
-        };
-        let installed = compact::install(st, dir, &fold.retained(), event::now_ms(), &expect)
-            .map_err(Error::Compaction)?;
-        rep.snapshot = Some(installed.file);
-        let stamp = event::now_ms();
-        for &id in &sv.segments {
-            let name = segment::segment_name(id);
-            let aside = format!("quarantine-salvaged-{stamp}-{name}");
-            st.rename(&dir.join(&name), &dir.join(&aside))
-                .map_err(|e| JError::io("rename", dir.join(&name), e))?;
-            rep.quarantined.push((name, aside));
-        }
-        st.sync_dir(dir)
-            .map_err(|e| JError::io("fsync dir", dir, e))?;
-        let segment_id = match sv.segments.last() {
-            None => 1,
-            Some(id) => id
-                .checked_add(1)
-                .ok_or_else(|| refused(dir, "the highest segment id leaves no room for another"))?,
-        };
-        let header = SegmentHeader {
-            segment_id,
-            first_seq: through + 1,
-            session_id,
-            created_at_ms: event::now_ms(),
-        };
-        segment::create_segment(st, dir, &header, opts.writer.prewrite_bytes)?;
-        rep.new_segment = Some(segment::segment_name(header.segment_id));
-        rep.installed = true;
-        Ok(rep)
+        let _lock = lock::acquire(opts.storage.as_ref(), dir)?;
+        install(dir, opts)
     }
+}
+
+/// Reads what can be salvaged and installs it (steps 2–4 of the module documentation). The
+/// caller holds the writer lock: [`Journal::repair_salvage`], or [`Journal::open`] in
+/// [`crate::Mode::Salvage`].
+pub(crate) fn install(dir: &Path, opts: &Options) -> Result<SalvageReport> {
+    let st = opts.storage.as_ref();
+    let sv = read(dir, opts)?;
+    let fold = fold(dir, &sv)?;
+    let mut rep = report(&sv, &fold);
+    let Some((_, first)) = sv.events.first() else {
+        return Err(refused(dir, "nothing valid to salvage"));
+    };
+    let Kind::Session(info) = &first.kind else {
+        return Err(refused(dir, "the session's own first event is lost"));
+    };
+    let session_id = SessionId::parse(&info.id)
+        .ok_or_else(|| refused(dir, "the session id is not one turnwal writes"))?;
+    let through = sv.last_seq();
+    if through == u64::MAX {
+        return Err(refused(dir, "the highest seq leaves no room for another"));
+    }
+    let expect = Expect {
+        session_id: &info.id,
+        through_seq: through,
+        messages: fold.message_count(),
+    };
+    let installed = compact::install(st, dir, &fold.retained(), event::now_ms(), &expect)
+        .map_err(Error::Compaction)?;
+    rep.snapshot = Some(installed.file);
+    let stamp = event::now_ms();
+    for &id in &sv.segments {
+        let name = segment::segment_name(id);
+        let aside = format!("quarantine-salvaged-{stamp}-{name}");
+        st.rename(&dir.join(&name), &dir.join(&aside))
+            .map_err(|e| JError::io("rename", dir.join(&name), e))?;
+        rep.quarantined.push((name, aside));
+    }
+    st.sync_dir(dir)
+        .map_err(|e| JError::io("fsync dir", dir, e))?;
+    let segment_id = match sv.segments.last() {
+        None => 1,
+        Some(id) => id
+            .checked_add(1)
+            .ok_or_else(|| refused(dir, "the highest segment id leaves no room for another"))?,
+    };
+    let header = SegmentHeader {
+        segment_id,
+        first_seq: through + 1,
+        session_id,
+        created_at_ms: event::now_ms(),
+    };
+    segment::create_segment(st, dir, &header, opts.writer.prewrite_bytes)?;
+    rep.new_segment = Some(segment::segment_name(header.segment_id));
+    rep.installed = true;
+    Ok(rep)
+}
+
+/// The events a salvage keeps, in seq order.
+type Kept = Vec<(u64, std::sync::Arc<event::Event>)>;
+
+/// What salvage would keep of the journal in `dir`, read-only: the report and the kept events
+/// (for a read-only open in [`crate::Mode::Salvage`]).
+pub(crate) fn preview(dir: &Path, opts: &Options) -> Result<(SalvageReport, SessionFold, Kept)> {
+    let sv = read(dir, opts)?;
+    let fold = fold(dir, &sv)?;
+    let rep = report(&sv, &fold);
+    Ok((rep, fold, sv.events))
 }
 
 fn read(dir: &Path, opts: &Options) -> Result<Salvaged> {
@@ -159,6 +181,7 @@ fn report(sv: &Salvaged, fold: &SessionFold) -> SalvageReport {
             .collect(),
         skipped: sv.skipped.clone(),
         conflicts: sv.conflicts.clone(),
+        unverified_snapshot: sv.unverified.clone(),
         installed: false,
         snapshot: None,
         quarantined: Vec::new(),

@@ -93,6 +93,9 @@ pub struct RecoveryReport {
     pub quarantine: Option<String>,
     /// Stray `*.tmp` files removed by a writer.
     pub removed_tmp: Vec<String>,
+    /// In [`Mode::Salvage`] on a corrupt journal: what was kept and exactly which seqs were
+    /// lost; installed by a writable open, a preview for a read-only one.
+    pub salvage: Option<crate::SalvageReport>,
 }
 
 impl RecoveryReport {
@@ -144,6 +147,7 @@ impl RecoveryReport {
             cut_applied: false,
             quarantine: None,
             removed_tmp: Vec::new(),
+            salvage: None,
         }
     }
 }

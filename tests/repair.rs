@@ -98,10 +98,11 @@ fn repair(dir: &Path, args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap(), doc)
 }
 
+/// The seq ranges a repair's report says were lost (none when no salvage was needed).
 fn lost(doc: &Value) -> Vec<(u64, u64)> {
-    doc["salvage"]["lost"]
+    doc["report"]["salvage"]["lost"]
         .as_array()
-        .unwrap()
+        .map_or(&[][..], Vec::as_slice)
         .iter()
         .map(|r| (r["start"].as_u64().unwrap(), r["end"].as_u64().unwrap()))
         .collect()
@@ -135,15 +136,15 @@ fn salvage_loses_exactly(dir: &Path, gone: (u64, u64)) -> Vec<String> {
     let (code, doc) = repair(dir, &["--salvage", "--dry-run"]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(lost(&doc), [gone]);
-    assert_eq!(doc["salvage"]["installed"], false);
+    assert_eq!(doc["report"]["salvage"]["installed"], false);
     assert_eq!(dir_state(dir), before, "a dry run changes nothing");
 
     let (code, doc) = repair(dir, &["--salvage"]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(lost(&doc), [gone]);
-    assert_eq!(doc["salvage"]["installed"], true);
+    assert_eq!(doc["report"]["salvage"]["installed"], true);
     // The damaged bytes are kept aside, not truncated.
-    for q in doc["salvage"]["quarantined"].as_array().unwrap() {
+    for q in doc["report"]["salvage"]["quarantined"].as_array().unwrap() {
         let aside = dir.join(q[1].as_str().unwrap());
         let original = before
             .iter()
@@ -152,7 +153,7 @@ fn salvage_loses_exactly(dir: &Path, gone: (u64, u64)) -> Vec<String> {
         assert_eq!(std::fs::read(aside).unwrap(), original.1);
     }
     // A writer opens it and continues after the salvaged seqs.
-    let through = doc["salvage"]["through_seq"].as_u64().unwrap();
+    let through = doc["report"]["salvage"]["through_seq"].as_u64().unwrap();
     let (j, _) = Journal::open(dir, opts()).unwrap();
     assert_eq!(j.append_json(&message(1000)).unwrap(), through + 1);
     j.close().unwrap();
@@ -271,8 +272,8 @@ fn a_salvage_interrupted_after_each_step_finishes_when_run_again() {
     let (code, doc) = repair(&done, &["--salvage"]);
     assert_eq!(code, 0, "{doc}");
     let want = message_ids(&done);
-    let snapshot = doc["salvage"]["snapshot"].as_str().unwrap();
-    let fresh = doc["salvage"]["new_segment"].as_str().unwrap();
+    let snapshot = doc["report"]["salvage"]["snapshot"].as_str().unwrap();
+    let fresh = doc["report"]["salvage"]["new_segment"].as_str().unwrap();
 
     // Crash after the rename: the snapshot is there, the damaged segments too.
     std::fs::copy(done.join(snapshot), after_rename.join(snapshot)).unwrap();

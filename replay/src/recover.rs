@@ -18,6 +18,10 @@ pub enum Mode {
     TolerateTornTail,
     /// Refuse any damage, torn tails included.
     Strict,
+    /// Cut a proven torn tail like the default; on corruption, keep every record that still
+    /// validates past the damage, quarantine the damaged files, renumber nothing, and report
+    /// exactly which seqs were lost (explicit: `turnwal repair --salvage`).
+    Salvage,
 }
 
 /// The kind of stop, as the table sees it.
@@ -65,11 +69,14 @@ pub enum Action {
     RefuseTornTail,
     /// Acknowledged data is damaged: refuse to open for writing.
     RefuseCorrupt,
+    /// Acknowledged data is damaged and the mode is [`Mode::Salvage`]: keep every valid record,
+    /// quarantine the damage, report what was lost.
+    SalvageCorrupt,
     /// The read failed: the open fails.
     FailIo,
 }
 
-/// One row of the decision table; `None` matches anything.
+/// One row of the decision table; `None` (or an empty mode list) matches anything.
 #[derive(Debug, Clone, Copy)]
 pub struct Case {
     /// Name of the row.
@@ -80,8 +87,8 @@ pub struct Case {
     pub place: Option<Place>,
     /// Acknowledgement, or any.
     pub ack: Option<Ack>,
-    /// Mode, or any.
-    pub mode: Option<Mode>,
+    /// The modes this row answers; empty for any.
+    pub modes: &'static [Mode],
     /// The action.
     pub action: Action,
 }
@@ -92,7 +99,7 @@ impl Case {
         self.stop == stop
             && self.place.is_none_or(|p| p == place)
             && self.ack.is_none_or(|a| a == ack)
-            && self.mode.is_none_or(|m| m == mode)
+            && (self.modes.is_empty() || self.modes.contains(&mode))
     }
 }
 
@@ -101,7 +108,7 @@ const fn case(
     stop: StopKind,
     place: Option<Place>,
     ack: Option<Ack>,
-    mode: Option<Mode>,
+    modes: &'static [Mode],
     action: Action,
 ) -> Case {
     Case {
@@ -109,7 +116,7 @@ const fn case(
         stop,
         place,
         ack,
-        mode,
+        modes,
         action,
     }
 }
@@ -118,15 +125,24 @@ use Ack::*;
 use Action::*;
 use Place::*;
 
-/// The recovery decision table (RECOVERY.md, "Where a scan can stop").
+/// Modes that refuse corruption.
+const REFUSING: &[Mode] = &[Mode::TolerateTornTail, Mode::Strict];
+/// Modes that cut a proven torn tail.
+const CUTTING: &[Mode] = &[Mode::TolerateTornTail, Mode::Salvage];
+/// Salvage alone.
+const SALVAGE: &[Mode] = &[Mode::Salvage];
+/// Any mode.
+const ANY: &[Mode] = &[];
+
+/// The recovery decision table (RECOVERY.md, "Where a scan can stop" and "Modes").
 pub const CASES: &[Case] = &[
-    case("clean end", StopKind::Clean, None, None, None, Accept),
+    case("clean end", StopKind::Clean, None, None, ANY, Accept),
     case(
-        "torn tail, tolerated",
+        "torn tail, cut",
         StopKind::Damaged,
         Some(Last),
         Some(Unacknowledged),
-        Some(Mode::TolerateTornTail),
+        CUTTING,
         CutTornTail,
     ),
     case(
@@ -134,42 +150,74 @@ pub const CASES: &[Case] = &[
         StopKind::Damaged,
         Some(Last),
         Some(Unacknowledged),
-        Some(Mode::Strict),
+        &[Mode::Strict],
         RefuseTornTail,
     ),
     case(
-        "damaged acknowledged record",
+        "damaged acknowledged record in the active segment",
         StopKind::Damaged,
         Some(Last),
         Some(Acknowledged),
-        None,
+        REFUSING,
         RefuseCorrupt,
     ),
     case(
-        "sealed segment ends early",
+        "damaged acknowledged record in the active segment, salvaged",
+        StopKind::Damaged,
+        Some(Last),
+        Some(Acknowledged),
+        SALVAGE,
+        SalvageCorrupt,
+    ),
+    case(
+        "damage in a sealed segment",
         StopKind::Damaged,
         Some(Sealed),
         None,
-        None,
+        REFUSING,
         RefuseCorrupt,
+    ),
+    case(
+        "damage in a sealed segment, salvaged",
+        StopKind::Damaged,
+        Some(Sealed),
+        None,
+        SALVAGE,
+        SalvageCorrupt,
     ),
     case(
         "seq gap or duplicate",
         StopKind::SeqMismatch,
         None,
         None,
-        None,
+        REFUSING,
         RefuseCorrupt,
+    ),
+    case(
+        "seq gap or duplicate, salvaged",
+        StopKind::SeqMismatch,
+        None,
+        None,
+        SALVAGE,
+        SalvageCorrupt,
     ),
     case(
         "bad segment header",
         StopKind::BadHeader,
         None,
         None,
-        None,
+        REFUSING,
         RefuseCorrupt,
     ),
-    case("read failed", StopKind::Io, None, None, None, FailIo),
+    case(
+        "bad segment header, salvaged",
+        StopKind::BadHeader,
+        None,
+        None,
+        SALVAGE,
+        SalvageCorrupt,
+    ),
+    case("read failed", StopKind::Io, None, None, ANY, FailIo),
 ];
 
 /// Looks the input up in [`CASES`]. Total: the table test proves every input has one row.
@@ -201,6 +249,12 @@ pub struct Problem {
     pub offset: u64,
     /// What is wrong.
     pub reason: String,
+    /// Which case this is, for people and scripts: `torn_tail`, `mid_log_corruption` (an
+    /// invalid record with valid records after it), `acknowledged_tail_lost` (the end of the
+    /// last segment is damaged below the durable watermark), `sealed_segment_ends_early`,
+    /// `seq_gap`, `seq_duplicate`, `missing_segment`, `bad_segment_header`, `foreign_segment`
+    /// (a segment of another session), `foreign_snapshot`, `io_error`.
+    pub kind: &'static str,
 }
 
 /// A torn tail to cut.
@@ -243,23 +297,44 @@ fn stop_kind(s: &Stop) -> StopKind {
     }
 }
 
-fn problem(seg: &SegmentScan) -> Option<Problem> {
+/// The problem a segment's stop is, named by its case.
+fn problem(seg: &SegmentScan, place: Place, ack: Ack) -> Option<Problem> {
     let file = file_name(&seg.path);
-    let (offset, reason) = match &seg.stop {
+    let (offset, reason, kind) = match &seg.stop {
         Stop::Clean => return None,
-        Stop::Damaged { offset, reason } => (*offset, reason.clone()),
+        Stop::Damaged { offset, reason } => {
+            let kind = match (place, ack) {
+                (Last, Unacknowledged) => "torn_tail",
+                _ if !seg.found_after.is_empty() => "mid_log_corruption",
+                (Last, Acknowledged) => "acknowledged_tail_lost",
+                (Sealed, _) => "sealed_segment_ends_early",
+            };
+            (*offset, reason.clone(), kind)
+        }
         Stop::SeqMismatch {
             offset,
             expected,
             found,
-        } => (*offset, format!("expected seq {expected}, found {found}")),
-        Stop::BadHeader { reason } => (0, reason.clone()),
-        Stop::Io { reason } => (0, format!("read failed: {reason}")),
+        } => (
+            *offset,
+            format!("expected seq {expected}, found {found}"),
+            if found > expected {
+                "seq_gap"
+            } else {
+                "seq_duplicate"
+            },
+        ),
+        Stop::BadHeader { reason } if reason.starts_with("belongs to session") => {
+            (0, reason.clone(), "foreign_segment")
+        }
+        Stop::BadHeader { reason } => (0, reason.clone(), "bad_segment_header"),
+        Stop::Io { reason } => (0, format!("read failed: {reason}"), "io_error"),
     };
     Some(Problem {
         file,
         offset,
         reason,
+        kind,
     })
 }
 
@@ -274,7 +349,7 @@ pub fn file_name(p: &Path) -> String {
 /// Applies the table to every segment; the first stop that is not `Accept` decides.
 pub fn plan(scan: &DirScan, mode: Mode) -> Plan {
     let max_watermark = scan.max_watermark();
-    let mut problems: Vec<Problem> = scan.segments.iter().filter_map(problem).collect();
+    let mut problems: Vec<Problem> = Vec::new();
     let mut decided: Option<(&'static Case, &SegmentScan)> = None;
     for (i, seg) in scan.segments.iter().enumerate() {
         let place = if i + 1 == scan.segments.len() {
@@ -290,6 +365,7 @@ pub fn plan(scan: &DirScan, mode: Mode) -> Plan {
         } else {
             Unacknowledged
         };
+        problems.extend(problem(seg, place, ack));
         let c = decide(stop_kind(&seg.stop), place, ack, mode);
         if c.action != Accept && decided.is_none() {
             decided = Some((c, seg));
@@ -300,13 +376,15 @@ pub fn plan(scan: &DirScan, mode: Mode) -> Plan {
             file: turnwal_journal::segment::segment_name(*id),
             offset: 0,
             reason: "segment missing from the chain".into(),
+            kind: "missing_segment",
         });
     }
-    if let Some((file, reason)) = &scan.gap {
+    if let Some(gap) = &scan.gap {
         problems.push(Problem {
-            file: file.clone(),
+            file: gap.file.clone(),
             offset: 0,
-            reason: reason.clone(),
+            reason: gap.reason.clone(),
+            kind: gap.kind,
         });
     }
     let (case, seg) = match decided {
@@ -320,7 +398,7 @@ pub fn plan(scan: &DirScan, mode: Mode) -> Plan {
     let status = match case.action {
         Accept => Status::Clean,
         CutTornTail | RefuseTornTail => Status::TornTail,
-        RefuseCorrupt | FailIo => Status::Corrupt,
+        RefuseCorrupt | SalvageCorrupt | FailIo => Status::Corrupt,
     };
     let cut = match (case.action, seg) {
         (CutTornTail | RefuseTornTail, Some(s)) => Some(Cut {
@@ -405,7 +483,7 @@ mod tests {
     ];
     const PLACES: [Place; 2] = [Last, Sealed];
     const ACKS: [Ack; 2] = [Unacknowledged, Acknowledged];
-    const MODES: [Mode; 2] = [Mode::TolerateTornTail, Mode::Strict];
+    const MODES: [Mode; 3] = [Mode::TolerateTornTail, Mode::Strict, Mode::Salvage];
 
     /// Every input matches exactly one row: no holes, no overlaps.
     #[test]
@@ -442,13 +520,28 @@ mod tests {
                         used.insert(c.label);
                         if c.action == CutTornTail {
                             assert_eq!(
-                                (stop, place, ack, mode),
-                                (
-                                    StopKind::Damaged,
-                                    Last,
-                                    Unacknowledged,
-                                    Mode::TolerateTornTail
-                                )
+                                (stop, place, ack),
+                                (StopKind::Damaged, Last, Unacknowledged)
+                            );
+                            assert_ne!(mode, Mode::Strict);
+                        }
+                        // Only Salvage ever goes past corruption, and only there.
+                        assert_eq!(
+                            c.action == SalvageCorrupt,
+                            mode == Mode::Salvage
+                                && matches!(
+                                    (stop, place, ack),
+                                    (StopKind::Damaged, _, Acknowledged)
+                                        | (StopKind::Damaged, Sealed, _)
+                                        | (StopKind::SeqMismatch | StopKind::BadHeader, _, _)
+                                ),
+                            "{stop:?} {place:?} {ack:?} {mode:?}"
+                        );
+                        if mode == Mode::Salvage && c.action != SalvageCorrupt {
+                            let other = decide(stop, place, ack, Mode::TolerateTornTail);
+                            assert_eq!(
+                                c.action, other.action,
+                                "salvage differs only on corruption"
                             );
                         }
                         if stop == StopKind::Io {

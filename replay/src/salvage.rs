@@ -11,11 +11,16 @@
 //!
 //! Invariants:
 //! - Every kept event is a frame that validates in its segment, or an event of a snapshot that
-//!   reads whole; seqs strictly increase; a seq found twice keeps its first (lowest segment,
-//!   lowest offset) copy and the other is reported as a conflict.
+//!   reads whole, or (only when no snapshot reads whole) an event of the newest snapshot file
+//!   whose header still reads, line by line up to its first bad line, reported as
+//!   [`Salvaged::unverified`] since no checksum vouches for those lines; seqs strictly
+//!   increase; a seq found twice keeps its first (lowest segment, lowest offset) copy and the
+//!   other is reported as a conflict.
 //! - `lost` is exactly the seqs above the snapshot's `through_seq` and below the highest kept seq
-//!   that no kept event has. Seqs past the highest kept one cannot be known (never written, or
-//!   lost with the tail) and are not claimed.
+//!   that no kept event has. For an unverified snapshot, the seqs after its last readable line
+//!   through its `through_seq` count as lost, though some may have been folded away. Seqs past
+//!   the highest kept one cannot be known (never written, or lost with the tail) and are not
+//!   claimed.
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -56,6 +61,9 @@ pub struct Salvaged {
     pub conflicts: Vec<(u64, String)>,
     /// Segment files read (ids), whether or not anything in them was kept.
     pub segments: Vec<u64>,
+    /// A snapshot that does not read whole, whose readable lines were kept because no snapshot
+    /// reads whole: (file, lines kept, why it is not whole).
+    pub unverified: Option<(String, u64, String)>,
 }
 
 impl Salvaged {
@@ -76,16 +84,33 @@ impl Salvaged {
 /// Reads every valid record of the journal in `dir`. Never changes a byte.
 pub fn salvage(st: &dyn Storage, dir: &Path) -> std::io::Result<Salvaged> {
     let mut out = Salvaged::default();
-    let (newest, _ignored) = snapshot::load_newest(st, dir)?;
+    let (newest, ignored) = snapshot::load_newest(st, dir)?;
     let mut session = None;
-    let base = match newest {
+    // `base`: seqs at or below it come from a snapshot; `from`: where the log's seqs are
+    // expected to continue (lower than `base + 1` only for an unverified snapshot cut short).
+    let (base, from) = match newest {
         Some((file, snap)) => {
             let through = snap.through_seq;
             out.events = snap.events;
             out.snapshot = Some((file, through));
-            through
+            (through, through)
         }
-        None => 0,
+        None => match ignored.first().and_then(|(file, reason)| {
+            let buf = st
+                .open(&dir.join(file), OpenMode::ReadOnly)
+                .and_then(|f| f.read_all(ReadMode::Copy))
+                .ok()?;
+            let u = snapshot::read_unverified(&Arc::new(buf))?;
+            (!u.events.is_empty()).then(|| (file.clone(), reason.clone(), u))
+        }) {
+            Some((file, reason, u)) => {
+                let last = u.events.last().map_or(0, |(s, _)| *s);
+                out.unverified = Some((file, u.events.len() as u64, reason));
+                out.events = u.events;
+                (u.through_seq, last)
+            }
+            None => (0, 0),
+        },
     };
     let mut found: Vec<(u64, Arc<Event>, String)> = Vec::new();
     for id in segment::list_segments(st, dir).map_err(|e| std::io::Error::other(e.to_string()))? {
@@ -133,10 +158,15 @@ pub fn salvage(st: &dyn Storage, dir: &Path) -> std::io::Result<Salvaged> {
     }
     // Stable: for a seq found twice, the first copy (lowest segment, lowest offset) stays.
     found.sort_by_key(|(seq, _, _)| *seq);
-    let mut prev = base;
+    let mut prev = from;
     for (seq, event, file) in found {
         if seq <= base {
             continue; // the snapshot's
+        }
+        if prev < base {
+            // An unverified snapshot cut short: what it claimed after its last readable line.
+            out.lost.push(prev + 1..=base);
+            prev = base;
         }
         if seq == prev {
             out.conflicts.push((seq, file));
@@ -147,6 +177,9 @@ pub fn salvage(st: &dyn Storage, dir: &Path) -> std::io::Result<Salvaged> {
         }
         prev = seq;
         out.events.push((seq, event));
+    }
+    if prev < base {
+        out.lost.push(prev + 1..=base);
     }
     Ok(out)
 }

@@ -217,8 +217,20 @@ pub struct DirScan {
     /// Segments wholly at or below `base_seq`: left over by a compaction that crashed before
     /// deleting them. Not scanned; a writer deletes them.
     pub covered: Vec<u64>,
-    /// The segments do not continue the snapshot: (file, reason).
-    pub gap: Option<(String, String)>,
+    /// The segments do not continue the snapshot (or, with none, do not start at seq 1).
+    pub gap: Option<Gap>,
+}
+
+/// The segments do not continue what comes before them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// The file where the chain breaks (empty: no segment at all).
+    pub file: String,
+    /// What is wrong.
+    pub reason: String,
+    /// The problem kind it reports ([`crate::recover::Problem::kind`]): `seq_gap`,
+    /// `foreign_snapshot`.
+    pub kind: &'static str,
 }
 
 impl DirScan {
@@ -276,7 +288,7 @@ pub fn scan_dir_after(
         out.covered = ids.drain(..start).collect();
     }
     scan_ids(storage, dir, &ids, &mut out);
-    if base_seq > 0 {
+    if base_seq > 0 || !out.segments.is_empty() {
         out.gap = snapshot_gap(&out, base_seq);
     }
     Ok(out)
@@ -289,10 +301,17 @@ fn read_header(storage: &dyn Storage, path: &Path) -> Option<SegmentHeader> {
     SegmentHeader::decode(&buf[..n]).ok()
 }
 
-/// Whether the scanned segments continue a snapshot through `base`.
-fn snapshot_gap(scan: &DirScan, base: u64) -> Option<(String, String)> {
+/// Whether the scanned segments continue a snapshot through `base` (with no snapshot,
+/// `base` is 0 and the log must start at seq 1: segments that start later mean the events
+/// before them are gone, e.g. with a snapshot that no longer reads whole).
+fn snapshot_gap(scan: &DirScan, base: u64) -> Option<Gap> {
+    let gap = |file: String, reason: String| Gap {
+        file,
+        reason,
+        kind: "seq_gap",
+    };
     let Some(first) = scan.segments.first() else {
-        return Some((
+        return Some(gap(
             String::new(),
             format!("no segment continues the snapshot through seq {base}"),
         ));
@@ -300,10 +319,15 @@ fn snapshot_gap(scan: &DirScan, base: u64) -> Option<(String, String)> {
     let name = crate::recover::file_name(&first.path);
     let h = first.header?; // a bad header is reported by the scan itself
     if h.first_seq > base + 1 {
-        return Some((
+        let held = if base == 0 {
+            "no snapshot that reads whole holds the events before it".to_string()
+        } else {
+            format!("the snapshot ends at seq {base}")
+        };
+        return Some(gap(
             name,
             format!(
-                "starts at seq {}, but the snapshot ends at seq {base}: events {}..{} are missing",
+                "starts at seq {}, but {held}: events {}..{} are missing",
                 h.first_seq,
                 base + 1,
                 h.first_seq - 1
@@ -320,7 +344,7 @@ fn snapshot_gap(scan: &DirScan, base: u64) -> Option<(String, String)> {
         .or_else(|| last.header.map(|h| h.first_seq - 1))
         .unwrap_or(0);
     (end < base).then(|| {
-        (
+        gap(
             crate::recover::file_name(&last.path),
             format!("the log ends at seq {end}, below the snapshot's through_seq {base}"),
         )

@@ -22,7 +22,7 @@ use turnwal_journal::storage::{OpenMode, ReadMode, Storage};
 
 use crate::session::SessionFold;
 
-pub use read::{Snapshot, SnapshotError, read, read_shared};
+pub use read::{Snapshot, SnapshotError, Unverified, read, read_shared, read_unverified};
 
 /// Format name in the header line.
 pub const SNAPSHOT_FORMAT: &str = "turnwal-snapshot";

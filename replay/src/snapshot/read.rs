@@ -218,6 +218,64 @@ pub fn read_shared(buf: &Arc<Bytes>) -> Result<Snapshot, SnapshotError> {
     })
 }
 
+/// What [`read_unverified`] could read of a snapshot that does not read whole.
+#[derive(Debug, Clone)]
+pub struct Unverified {
+    /// Session id from the header.
+    pub session_id: String,
+    /// The header's `through_seq`: the snapshot claimed every event through it.
+    pub through_seq: u64,
+    /// The whole lines that parse as envelopes of this session, in seq order, up to the first
+    /// that does not. No checksum vouches for them.
+    pub events: Vec<(u64, Arc<Event>)>,
+    /// Why reading stopped (the trailer line, a torn line, a line that does not parse).
+    pub stopped: SnapshotError,
+}
+
+/// Reads what it can of a snapshot whose trailer is missing or does not match, for salvage
+/// only: the header, then every whole line that parses as a stored envelope of the header's
+/// session, with increasing seqs at most `through_seq` and the session event first, stopping
+/// at the first line that is not. `None` when the header itself does not read.
+pub fn read_unverified(buf: &Arc<Bytes>) -> Option<Unverified> {
+    let bytes: &[u8] = buf;
+    let header_end = bytes.iter().position(|&b| b == b'\n')? + 1;
+    let h: Header<'_> = serde_json::from_slice(&bytes[..header_end]).ok()?;
+    if h.format != SNAPSHOT_FORMAT || h.version != SNAPSHOT_VERSION {
+        return None;
+    }
+    let mut events: Vec<(u64, Arc<Event>)> = Vec::new();
+    let mut offset = header_end;
+    let mut prev = 0u64;
+    let mut n = 1u64;
+    let stopped = loop {
+        n += 1;
+        let Some(len) = bytes[offset..].iter().position(|&b| b == b'\n') else {
+            break err(n, offset, "the file ends inside this line");
+        };
+        let Ok(line) = std::str::from_utf8(&bytes[offset..=offset + len]) else {
+            break err(n, offset, "not UTF-8");
+        };
+        let (seq, event) = match parse_stored_envelope_shared(buf, line) {
+            Ok(parsed) => parsed,
+            Err(e) => break err(n, offset, e.to_string()),
+        };
+        let first_ok = !events.is_empty()
+            || matches!(&event.kind, Kind::Session(info) if info.id == h.session);
+        if seq <= prev || seq > h.through_seq || !first_ok {
+            break err(n, offset, format!("seq {seq} does not fit the snapshot"));
+        }
+        prev = seq;
+        offset += len + 1;
+        events.push((seq, Arc::new(event)));
+    };
+    Some(Unverified {
+        session_id: h.session,
+        through_seq: h.through_seq,
+        events,
+        stopped,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
