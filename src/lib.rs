@@ -27,6 +27,7 @@
 
 mod compaction;
 mod error;
+mod fork;
 pub mod provider;
 mod repair;
 mod report;
@@ -83,6 +84,10 @@ pub struct Options {
     /// When to compact the log into a snapshot (default: automatically, see
     /// [`CompactionPolicy`]).
     pub compaction: CompactionPolicy,
+    /// Take over a writer lock whose holder is provably dead on this host (default: false;
+    /// see [`turnwal_journal::lock::take_over`] and the README's "Lock takeover" for the
+    /// risks). Not needed after a crash: the kernel releases the lock of a dead process.
+    pub takeover: bool,
 }
 
 impl Default for Options {
@@ -95,6 +100,7 @@ impl Default for Options {
             storage: Arc::new(RealFs),
             session_id: None,
             compaction: CompactionPolicy::default(),
+            takeover: false,
         }
     }
 }
@@ -292,7 +298,11 @@ impl Journal {
             }
             .into());
         }
-        let lock = lock::acquire(st, dir)?;
+        let lock = if opts.takeover {
+            lock::take_over(st, dir)?
+        } else {
+            lock::acquire(st, dir)?
+        };
         let removed_tmp = remove_tmp_files(st, dir)?;
 
         let Opened {

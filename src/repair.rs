@@ -82,7 +82,12 @@ impl Journal {
     /// journal, when nothing can be salvaged, or when the session's own first event is lost.
     pub fn repair_salvage(dir: impl AsRef<Path>, opts: &Options) -> Result<SalvageReport> {
         let dir = dir.as_ref();
-        let _lock = lock::acquire(opts.storage.as_ref(), dir)?;
+        let st = opts.storage.as_ref();
+        let _lock = if opts.takeover {
+            lock::take_over(st, dir)?
+        } else {
+            lock::acquire(st, dir)?
+        };
         install(dir, opts)
     }
 }

@@ -71,6 +71,8 @@ pub struct SessionEntry {
     pub status: SessionStatus,
     /// Why it is not clean, if it is not.
     pub problem: Option<String>,
+    /// The session and seq it was forked from, if it is a fork.
+    pub fork_of: Option<(String, u64)>,
 }
 
 /// Name of the trash directory under the root.
@@ -123,6 +125,20 @@ impl Store {
         )
     }
 
+    /// Forks session `parent` at `at_seq` into a new session of this store (see
+    /// [`Journal::fork`]) and opens it for writing; returns its id.
+    pub fn fork(&self, parent: &str, at_seq: u64) -> Result<(String, Journal)> {
+        let from = self.path_of(parent)?;
+        let id = SessionId::random();
+        let name = id.to_string();
+        let opts = Options {
+            session_id: Some(id),
+            ..self.opts.clone()
+        };
+        let (journal, _) = Journal::fork(from, at_seq, self.root.join(&name), opts)?;
+        Ok((name, journal))
+    }
+
     /// Every session of the store, sorted by id, each with its status: a damaged or locked
     /// session is listed, never hidden.
     pub fn list(&self) -> Result<Vec<SessionEntry>> {
@@ -150,6 +166,7 @@ impl Store {
                     messages: 0,
                     status: SessionStatus::Unreadable,
                     problem: Some(e.to_string()),
+                    fork_of: None,
                 };
             }
         };
@@ -177,6 +194,7 @@ impl Store {
             messages: ro.session.messages.len(),
             status,
             problem,
+            fork_of: ro.session.fork_of.clone(),
         }
     }
 

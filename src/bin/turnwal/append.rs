@@ -20,7 +20,13 @@ fn print_durable(n: u64) {
 /// `export --raw` shows every appended event until `turnwal compact` is run.
 /// `compact_records`: compact in the background every N events behind the snapshot, whatever
 /// their size or the snapshot's (a compaction-heavy writer, for crash tests).
-pub fn run(dir: &Path, sync: SyncPolicy, auto_compact: bool, compact_records: Option<u64>) -> u8 {
+pub fn run(
+    dir: &Path,
+    sync: SyncPolicy,
+    auto_compact: bool,
+    compact_records: Option<u64>,
+    takeover: bool,
+) -> u8 {
     let compaction = match (compact_records, auto_compact) {
         (Some(n), _) => turnwal::CompactionPolicy {
             log_records: Some(n),
@@ -36,6 +42,7 @@ pub fn run(dir: &Path, sync: SyncPolicy, auto_compact: bool, compact_records: Op
         Options {
             sync,
             compaction,
+            takeover,
             ..Options::default()
         },
     ) {

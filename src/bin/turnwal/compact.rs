@@ -4,9 +4,10 @@ use std::path::Path;
 
 use turnwal::{CompactError, Error, Journal, Options};
 
-pub fn run(dir: &Path) -> u8 {
+pub fn run(dir: &Path, takeover: bool) -> u8 {
     let opts = Options {
         create: false,
+        takeover,
         compaction: turnwal::CompactionPolicy::manual(),
         ..Options::default()
     };

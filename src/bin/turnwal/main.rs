@@ -6,6 +6,7 @@ mod append;
 mod compact;
 mod demo;
 mod export;
+mod fork;
 mod repair;
 mod tail;
 mod verify;
@@ -71,6 +72,10 @@ enum Command {
         /// (implies --auto-compact): a compaction-heavy writer, for crash tests.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         compact_records: Option<u64>,
+        /// Take over the writer lock if its holder is provably dead on this host (see the
+        /// README, "Lock takeover"; not needed after a crash).
+        #[arg(long)]
+        takeover: bool,
     },
     /// Print the session (snapshot layout) or, with --raw, every stored event. Read-only.
     ///
@@ -119,6 +124,9 @@ enum Command {
         /// Say what would be done; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Take over the writer lock if its holder is provably dead on this host.
+        #[arg(long)]
+        takeover: bool,
     },
     /// Audit a journal without changing it. Exit 0 clean or torn tail, 1 corrupt, 2 error.
     ///
@@ -141,6 +149,27 @@ enum Command {
     Compact {
         /// Journal directory.
         dir: PathBuf,
+        /// Take over the writer lock if its holder is provably dead on this host.
+        #[arg(long)]
+        takeover: bool,
+    },
+    /// Start a new session from another one's state at a seq (resume-and-branch).
+    ///
+    /// Reads the parent only (a live writer may keep appending to it). The child records
+    /// `fork_of: {session, seq}`, starts from a snapshot of the parent's state at SEQ and
+    /// continues its seq numbering; it never depends on the parent's files. Prints one JSON
+    /// object: session, fork_of, last_seq. Exit 0 done, 1 refused (bad seq, compacted past
+    /// it, corrupt parent, existing child), 2 error.
+    ///
+    /// Example: `turnwal fork ./s1 ./s1-retry --at 42 && turnwal export ./s1-retry`
+    Fork {
+        /// Parent journal directory.
+        parent: PathBuf,
+        /// The new session's directory (must not exist).
+        child: PathBuf,
+        /// The parent's seq to branch after.
+        #[arg(long, value_name = "SEQ")]
+        at: u64,
     },
     /// Write a realistic agent session in a child process, kill -9 it mid-turn, recover, report.
     ///
@@ -165,16 +194,19 @@ fn main() -> ExitCode {
             sync,
             auto_compact,
             compact_records,
-        } => append::run(&dir, sync.policy(), auto_compact, compact_records),
+            takeover,
+        } => append::run(&dir, sync.policy(), auto_compact, compact_records, takeover),
         Command::Export { dir, raw } => export::run(&dir, raw),
         Command::Verify { dir, json } => verify::run(&dir, json),
         Command::Repair {
             dir,
             salvage,
             dry_run,
-        } => repair::run(&dir, salvage, dry_run),
+            takeover,
+        } => repair::run(&dir, salvage, dry_run, takeover),
         Command::Tail { dir, follow, from } => tail::run(&dir, follow, from),
-        Command::Compact { dir } => compact::run(&dir),
+        Command::Compact { dir, takeover } => compact::run(&dir, takeover),
+        Command::Fork { parent, child, at } => fork::run(&parent, &child, at),
         Command::Demo { dir } => demo::run(dir),
         Command::DemoWriter { dir } => demo::writer(&dir),
     };

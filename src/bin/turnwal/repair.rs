@@ -17,7 +17,7 @@ use std::path::Path;
 use serde_json::json;
 use turnwal::{CompactionPolicy, Error, Journal, Mode, Options, Status};
 
-pub fn run(dir: &Path, salvage: bool, dry_run: bool) -> u8 {
+pub fn run(dir: &Path, salvage: bool, dry_run: bool, takeover: bool) -> u8 {
     let (mode, name) = if salvage {
         (Mode::Salvage, "salvage")
     } else {
@@ -27,6 +27,7 @@ pub fn run(dir: &Path, salvage: bool, dry_run: bool) -> u8 {
         create: false,
         compaction: CompactionPolicy::manual(),
         recovery: mode,
+        takeover,
         ..Options::default()
     };
     if dry_run {
