@@ -41,8 +41,11 @@ use std::time::Duration;
 
 pub use compaction::{CompactionPolicy, CompactionReport, CompactionStatus};
 pub use error::{Error, Result};
-pub use repair::SalvageReport;
-pub use report::{Ignored, RecoveryReport, SegmentReport, SnapshotReport};
+pub use repair::{Conflict, DamagedRange, FileNote, MovedAside, SalvageReport, UnverifiedSnapshot};
+pub use report::{
+    Ignored, PartialMessage, PendingCall, RecoveryReport, ResumeState, SegmentReport,
+    SnapshotReport,
+};
 pub use resume::{AbortedCall, DanglingRepair};
 pub use store::{SessionEntry, SessionStatus, Store, TRASH_DIR};
 pub use tail::Tail;
@@ -426,6 +429,11 @@ impl Journal {
             }
         };
         let recovered_after_crash = report.cut_applied;
+        report.resume = if recovered_after_crash {
+            ResumeState::of(&fold.session().after_crash())
+        } else {
+            ResumeState::of(&fold.session())
+        };
         let compaction =
             compaction::State::new(opts.compaction.clone(), base, snapshot_bytes, log_bytes);
         Ok((
@@ -487,6 +495,7 @@ impl Journal {
             fold_all(opened.snapshot, opened.events)?
         };
         let session = fold.session().after_crash();
+        report.resume = ResumeState::of(&session);
         Ok(ReadOnly {
             events,
             fold,

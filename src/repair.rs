@@ -48,23 +48,72 @@ pub struct SalvageReport {
     pub lost: Vec<RangeInclusive<u64>>,
     /// How many seqs are lost in all.
     pub lost_count: u64,
-    /// Byte ranges that did not validate: (file, offset, bytes).
-    pub damaged: Vec<(String, u64, u64)>,
+    /// Byte ranges that did not validate.
+    pub damaged: Vec<DamagedRange>,
     /// Segment files left out whole, and why.
-    pub skipped: Vec<(String, String)>,
-    /// Seqs found twice: (seq, file whose copy was left out).
-    pub conflicts: Vec<(u64, String)>,
+    pub skipped: Vec<FileNote>,
+    /// Seqs found twice, with the file whose copy was left out.
+    pub conflicts: Vec<Conflict>,
     /// Kept from a snapshot that does not read whole (no snapshot did): its readable lines,
-    /// which no checksum vouches for. (file, lines kept, why it is not whole).
-    pub unverified_snapshot: Option<(String, u64, String)>,
+    /// which no checksum vouches for.
+    pub unverified_snapshot: Option<UnverifiedSnapshot>,
     /// Whether it was installed (false for [`Journal::salvage`]).
     pub installed: bool,
     /// The snapshot written (when installed).
     pub snapshot: Option<String>,
     /// The segment files moved aside, with their new names (when installed).
-    pub quarantined: Vec<(String, String)>,
+    pub quarantined: Vec<MovedAside>,
     /// The fresh segment that continues the snapshot (when installed).
     pub new_segment: Option<String>,
+}
+
+/// A byte range of a segment in which nothing validated.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DamagedRange {
+    /// The segment file.
+    pub file: String,
+    /// Where the range starts.
+    pub offset: u64,
+    /// Its length.
+    pub bytes: u64,
+}
+
+/// A file and why it is mentioned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileNote {
+    /// The file.
+    pub file: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A seq found twice.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    /// The seq.
+    pub seq: u64,
+    /// The file whose copy was left out (the first copy, lowest segment and offset, stays).
+    pub file: String,
+}
+
+/// A file renamed out of the journal, its bytes unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MovedAside {
+    /// Its name before.
+    pub from: String,
+    /// Its name now.
+    pub to: String,
+}
+
+/// A snapshot that does not read whole, whose readable lines salvage kept.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnverifiedSnapshot {
+    /// The file.
+    pub file: String,
+    /// Lines (events) kept.
+    pub records: u64,
+    /// Why it does not read whole.
+    pub reason: String,
 }
 
 impl Journal {
@@ -126,7 +175,10 @@ pub(crate) fn install(dir: &Path, opts: &Options) -> Result<SalvageReport> {
         let aside = format!("quarantine-salvaged-{stamp}-{name}");
         st.rename(&dir.join(&name), &dir.join(&aside))
             .map_err(|e| JError::io("rename", dir.join(&name), e))?;
-        rep.quarantined.push((name, aside));
+        rep.quarantined.push(MovedAside {
+            from: name,
+            to: aside,
+        });
     }
     st.sync_dir(dir)
         .map_err(|e| JError::io("fsync dir", dir, e))?;
@@ -182,11 +234,35 @@ fn report(sv: &Salvaged, fold: &SessionFold) -> SalvageReport {
         damaged: sv
             .damaged
             .iter()
-            .map(|d| (d.file.clone(), d.offset, d.bytes))
+            .map(|d| DamagedRange {
+                file: d.file.clone(),
+                offset: d.offset,
+                bytes: d.bytes,
+            })
             .collect(),
-        skipped: sv.skipped.clone(),
-        conflicts: sv.conflicts.clone(),
-        unverified_snapshot: sv.unverified.clone(),
+        skipped: sv
+            .skipped
+            .iter()
+            .map(|(file, reason)| FileNote {
+                file: file.clone(),
+                reason: reason.clone(),
+            })
+            .collect(),
+        conflicts: sv
+            .conflicts
+            .iter()
+            .map(|(seq, file)| Conflict {
+                seq: *seq,
+                file: file.clone(),
+            })
+            .collect(),
+        unverified_snapshot: sv.unverified.as_ref().map(|(file, records, reason)| {
+            UnverifiedSnapshot {
+                file: file.clone(),
+                records: *records,
+                reason: reason.clone(),
+            }
+        }),
         installed: false,
         snapshot: None,
         quarantined: Vec::new(),

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use turnwal_replay::recover::{Action, Cut, Mode, Plan, Problem, Status, file_name};
 use turnwal_replay::scan::{DirScan, Stop};
+use turnwal_replay::session::{MessageStatus, Session, ToolCallState};
 
 /// What the scan of one segment found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,6 +23,11 @@ pub struct SegmentReport {
     pub last_seq: Option<u64>,
     /// `clean`, `damaged`, `seq_mismatch`, `bad_header` or `io_error`.
     pub stop: &'static str,
+    /// Where the scan stopped, if not at a clean end: the byte offset of the damage (0 for the
+    /// header or the read).
+    pub stop_offset: Option<u64>,
+    /// Why it stopped there, if not at a clean end.
+    pub stop_reason: Option<String>,
     /// Offset after the last valid record.
     pub valid_end: u64,
     /// Highest watermark in its valid records.
@@ -93,6 +99,8 @@ pub struct RecoveryReport {
     pub quarantine: Option<String>,
     /// Stray `*.tmp` files removed by a writer.
     pub removed_tmp: Vec<String>,
+    /// Where the session stands for a harness that resumes it.
+    pub resume: ResumeState,
     /// In [`Mode::Salvage`] on a corrupt journal: what was kept and exactly which seqs were
     /// lost; installed by a writable open, a preview for a read-only one.
     pub salvage: Option<crate::SalvageReport>,
@@ -118,6 +126,22 @@ impl RecoveryReport {
                     Stop::SeqMismatch { .. } => "seq_mismatch",
                     Stop::BadHeader { .. } => "bad_header",
                     Stop::Io { .. } => "io_error",
+                },
+                stop_offset: match &s.stop {
+                    Stop::Clean => None,
+                    Stop::Damaged { offset, .. } | Stop::SeqMismatch { offset, .. } => {
+                        Some(*offset)
+                    }
+                    Stop::BadHeader { .. } | Stop::Io { .. } => Some(0),
+                },
+                stop_reason: match &s.stop {
+                    Stop::Clean => None,
+                    Stop::Damaged { reason, .. }
+                    | Stop::BadHeader { reason }
+                    | Stop::Io { reason } => Some(reason.clone()),
+                    Stop::SeqMismatch {
+                        expected, found, ..
+                    } => Some(format!("expected seq {expected}, found {found}")),
                 },
                 valid_end: s.valid_end,
                 max_watermark: s.max_watermark,
@@ -147,7 +171,90 @@ impl RecoveryReport {
             cut_applied: false,
             quarantine: None,
             removed_tmp: Vec::new(),
+            resume: ResumeState::default(),
             salvage: None,
+        }
+    }
+}
+
+/// Where a recovered session stands, turn by turn: what a harness must look at before it
+/// continues (EVENTS.md, "The materialised session").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ResumeState {
+    /// The highest-numbered turn still open (interrupted by the crash, if there was one).
+    pub open_turn: Option<u64>,
+    /// Messages that only have deltas: `partial`, or `interrupted` after a crash.
+    pub partial_messages: Vec<PartialMessage>,
+    /// Tool calls with no result.
+    pub pending_tool_calls: Vec<PendingCall>,
+}
+
+/// A message with no final form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartialMessage {
+    /// Message id.
+    pub id: String,
+    /// Seq of its first delta.
+    pub first_seq: u64,
+    /// Seq of its last delta.
+    pub last_seq: u64,
+    /// `partial` or `interrupted`.
+    pub status: &'static str,
+}
+
+/// A tool call with no result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingCall {
+    /// Call id.
+    pub call_id: String,
+    /// Tool name.
+    pub name: String,
+    /// The message that issued it.
+    pub message_id: String,
+    /// `not_started` (no `tool_run started`: safe to run) or `unknown` (started, no result:
+    /// it may have had its effect; the host decides).
+    pub state: &'static str,
+}
+
+impl ResumeState {
+    /// Reads it off a materialised session.
+    pub fn of(s: &Session) -> Self {
+        ResumeState {
+            open_turn: s.open_turn,
+            partial_messages: s
+                .messages
+                .iter()
+                .filter_map(|m| {
+                    let status = match m.status {
+                        MessageStatus::Complete => return None,
+                        MessageStatus::Partial => "partial",
+                        MessageStatus::Interrupted => "interrupted",
+                    };
+                    Some(PartialMessage {
+                        id: m.id.clone(),
+                        first_seq: m.first_seq,
+                        last_seq: m.last_seq,
+                        status,
+                    })
+                })
+                .collect(),
+            pending_tool_calls: s
+                .tool_calls
+                .iter()
+                .filter_map(|c| {
+                    let state = match c.state {
+                        ToolCallState::Answered { .. } => return None,
+                        ToolCallState::NotStarted => "not_started",
+                        ToolCallState::Unknown => "unknown",
+                    };
+                    Some(PendingCall {
+                        call_id: c.call_id.clone(),
+                        name: c.name.clone(),
+                        message_id: c.message_id.clone(),
+                        state,
+                    })
+                })
+                .collect(),
         }
     }
 }

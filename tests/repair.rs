@@ -145,10 +145,10 @@ fn salvage_loses_exactly(dir: &Path, gone: (u64, u64)) -> Vec<String> {
     assert_eq!(doc["report"]["salvage"]["installed"], true);
     // The damaged bytes are kept aside, not truncated.
     for q in doc["report"]["salvage"]["quarantined"].as_array().unwrap() {
-        let aside = dir.join(q[1].as_str().unwrap());
+        let aside = dir.join(q["to"].as_str().unwrap());
         let original = before
             .iter()
-            .find(|(name, _)| name == q[0].as_str().unwrap())
+            .find(|(name, _)| name == q["from"].as_str().unwrap())
             .unwrap();
         assert_eq!(std::fs::read(aside).unwrap(), original.1);
     }

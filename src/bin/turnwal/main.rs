@@ -114,7 +114,7 @@ enum Command {
     /// and reports the seqs lost. --dry-run changes nothing and says what would be done.
     /// Prints one JSON object. Exit 0 done, 1 refused, 2 error.
     ///
-    /// Example: `turnwal repair ./s1 --salvage --dry-run | jq .salvage.lost`
+    /// Example: `turnwal repair ./s1 --salvage --dry-run | jq .report.salvage.lost`
     Repair {
         /// Journal directory.
         dir: PathBuf,

@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
-use turnwal::{Journal, MessageStatus, Options, Session, Status, ToolCallState};
+use turnwal::{Journal, Options, Status};
 
 pub fn run(dir: &Path, json: bool) -> u8 {
     let view = match Journal::open_read_only(dir, &Options::default()) {
@@ -15,15 +14,13 @@ pub fn run(dir: &Path, json: bool) -> u8 {
     };
     let r = &view.report;
     if json {
-        let mut doc = match serde_json::to_value(r) {
-            Ok(v) => v,
+        match serde_json::to_string(r) {
+            Ok(doc) => println!("{doc}"),
             Err(e) => {
                 eprintln!("turnwal verify: {e}");
                 return 2;
             }
-        };
-        doc["resume"] = resume(&view.session);
-        println!("{doc}");
+        }
     } else {
         println!("status      {}", status_name(r.status));
         println!("records     {}", r.records);
@@ -40,29 +37,26 @@ pub fn run(dir: &Path, json: bool) -> u8 {
             println!("ignored     {}: {}", i.file, i.reason);
         }
         println!("torn_bytes  {}", r.torn_bytes);
-        let s = &view.session;
-        if let Some(t) = s.open_turn {
+        let resume = &r.resume;
+        if let Some(t) = resume.open_turn {
             println!("open turn   {t}");
         }
-        for m in s
-            .messages
-            .iter()
-            .filter(|m| m.status != MessageStatus::Complete)
-        {
+        for m in &resume.partial_messages {
             println!(
-                "partial     message {} (seq {}..{})",
-                m.id, m.first_seq, m.last_seq
+                "partial     message {} (seq {}..{}) {}",
+                m.id, m.first_seq, m.last_seq, m.status
             );
         }
-        for c in &s.tool_calls {
-            if let Some(state) = pending(&c.state) {
-                println!("pending     tool call {} ({}) {state}", c.call_id, c.name);
-            }
+        for c in &resume.pending_tool_calls {
+            println!(
+                "pending     tool call {} ({}) {}",
+                c.call_id, c.name, c.state
+            );
         }
         for p in &r.problems {
             println!(
-                "problem     {} at offset {}: {}",
-                p.file, p.offset, p.reason
+                "problem     {} at offset {}: {} ({})",
+                p.file, p.offset, p.reason, p.kind
             );
         }
     }
@@ -77,37 +71,5 @@ pub fn status_name(s: Status) -> &'static str {
         Status::Clean => "clean",
         Status::TornTail => "torn_tail",
         Status::Corrupt => "corrupt",
-    }
-}
-
-/// What a harness needs to resume: the turn left open, the messages still partial (interrupted
-/// by the crash), and every unanswered tool call with whether it may have run.
-fn resume(s: &Session) -> Value {
-    json!({
-        "open_turn": s.open_turn,
-        "partial_messages": s
-            .messages
-            .iter()
-            .filter(|m| m.status != MessageStatus::Complete)
-            .map(|m| json!({"id": m.id, "first_seq": m.first_seq, "last_seq": m.last_seq}))
-            .collect::<Vec<_>>(),
-        "pending_tool_calls": s
-            .tool_calls
-            .iter()
-            .filter_map(|c| {
-                pending(&c.state).map(|state| {
-                    json!({"call_id": c.call_id, "name": c.name, "message_id": c.message_id, "state": state})
-                })
-            })
-            .collect::<Vec<_>>(),
-    })
-}
-
-/// `not_started` or `unknown` for an unanswered call.
-fn pending(state: &ToolCallState) -> Option<&'static str> {
-    match state {
-        ToolCallState::Answered { .. } => None,
-        ToolCallState::NotStarted => Some("not_started"),
-        ToolCallState::Unknown => Some("unknown"),
     }
 }
