@@ -219,6 +219,89 @@ fn load(st: &dyn Storage, dir: &Path, mode: Mode) -> Result<Opened> {
     })
 }
 
+/// [`load`] for a reader: safe while a writer appends and compacts. If a compaction removes
+/// files between listing and reading, it reads again. Refuses a directory with no journal.
+fn load_consistent(st: &dyn Storage, dir: &Path, mode: Mode) -> Result<Opened> {
+    must_exist(st, dir)?;
+    let mut attempts = 0;
+    let opened = loop {
+        attempts += 1;
+        let before = data_files(st, dir)?;
+        let opened = load(st, dir, mode)?;
+        if opened.report.status == Status::Clean || attempts >= READ_ATTEMPTS {
+            break opened;
+        }
+        // A compaction may have installed a snapshot and removed the segments it covers
+        // while this read was listing or reading them: if the set of snapshots or segments
+        // changed, read again. Comparing snapshots alone misses a reader that listed the
+        // new snapshot and an old segment the compaction deleted before it was read.
+        if data_files(st, dir)? == before {
+            break opened;
+        }
+        std::thread::sleep(Duration::from_millis(u64::from(attempts.min(10))));
+    };
+    if opened.scan.segments.is_empty() && opened.snapshot.is_none() {
+        return Err(JError::NotAJournal {
+            dir: dir.into(),
+            reason: "no segment files".into(),
+        }
+        .into());
+    }
+    Ok(opened)
+}
+
+/// What a session list shows of one journal, read without folding the session.
+pub(crate) struct Summary {
+    pub report: RecoveryReport,
+    pub created_at_ms: i64,
+    pub fork_of: Option<(String, u64)>,
+    pub title: Option<String>,
+    pub messages: usize,
+    pub last_activity_ms: i64,
+}
+
+/// Reads the journal in `dir` as [`Journal::open_read_only`] does (every frame validated, so
+/// the status is the one an open would find), but only looks at each event's typed fields:
+/// no session is materialised, no message body is read.
+pub(crate) fn summary(dir: &Path, opts: &Options) -> Result<Summary> {
+    let opened = load_consistent(opts.storage.as_ref(), dir, opts.recovery)?;
+    let snapshot_events = opened.snapshot.iter().flat_map(|s| s.events.iter());
+    let mut ids = std::collections::HashSet::<&str>::new();
+    let mut out = Summary {
+        report: opened.report.clone(),
+        created_at_ms: 0,
+        fork_of: None,
+        title: None,
+        messages: 0,
+        last_activity_ms: 0,
+    };
+    for (_, e) in snapshot_events.chain(opened.events.iter()) {
+        match &e.kind {
+            Kind::Session(info) => {
+                out.created_at_ms = info.created_at_ms;
+                out.fork_of.clone_from(&info.fork_of);
+            }
+            Kind::Meta(pairs) => {
+                for (_, v) in pairs.iter().filter(|(k, _)| k == "title") {
+                    out.title = v
+                        .as_deref()
+                        .and_then(|v| serde_json::from_str::<String>(v).ok());
+                }
+            }
+            Kind::Message(m) => {
+                ids.insert(&m.id);
+            }
+            Kind::Delta(d) => {
+                ids.insert(&d.message_id);
+            }
+            _ => {}
+        }
+        out.last_activity_ms = e.ts_ms;
+    }
+    out.messages = ids.len();
+    Ok(out)
+}
+
 /// Events in seq order, shared between a fold and whoever reads them.
 type SharedEvents = Vec<(u64, Arc<Event>)>;
 
@@ -458,31 +541,7 @@ impl Journal {
     pub fn open_read_only(dir: impl AsRef<Path>, opts: &Options) -> Result<ReadOnly> {
         let dir = dir.as_ref();
         let st = opts.storage.as_ref();
-        must_exist(st, dir)?;
-        let mut attempts = 0;
-        let opened = loop {
-            attempts += 1;
-            let before = data_files(st, dir)?;
-            let opened = load(st, dir, opts.recovery)?;
-            if opened.report.status == Status::Clean || attempts >= READ_ATTEMPTS {
-                break opened;
-            }
-            // A compaction may have installed a snapshot and removed the segments it covers
-            // while this read was listing or reading them: if the set of snapshots or segments
-            // changed, read again. Comparing snapshots alone misses a reader that listed the
-            // new snapshot and an old segment the compaction deleted before it was read.
-            if data_files(st, dir)? == before {
-                break opened;
-            }
-            std::thread::sleep(Duration::from_millis(u64::from(attempts.min(10))));
-        };
-        if opened.scan.segments.is_empty() && opened.snapshot.is_none() {
-            return Err(JError::NotAJournal {
-                dir: dir.into(),
-                reason: "no segment files".into(),
-            }
-            .into());
-        }
+        let opened = load_consistent(st, dir, opts.recovery)?;
         let mut report = opened.report;
         let (fold, events) = if report.action == Action::SalvageCorrupt {
             // What salvage would install, read-only: nothing on disk changes.

@@ -4,14 +4,18 @@
 //! - **Ids are validated** before they touch a path: exactly 32 lowercase hex digits (what
 //!   [`SessionId`] prints), so no id can name `..`, a separator or anything outside the root.
 //! - **Listing never hides a session**: a damaged one is listed with its status and the reason
-//!   (`torn` and `corrupt` from a read-only open, `locked` while a writer holds it, `unreadable`
+//!   (`torn` and `corrupt` from the same scan and decision table as an open, `locked` while a writer holds it, `unreadable`
 //!   if it cannot be read at all). Directories whose names are not session ids, and the trash,
 //!   are not sessions and are left out.
 //! - **Delete is explicit** and moves the session into `<root>/.trash/` (renamed, the root and
 //!   trash directories fsynced) unless told to purge; a session a writer holds is refused.
 //!
-//! Listing opens each session read-only (no lock, no byte changed): for the long sessions
-//! compaction keeps short this reads the snapshot and the segments after it.
+//! Listing reads each session the way a read-only open does (no lock, no byte changed; the
+//! newest snapshot and the segments after it, every frame's checksum checked, so the status is
+//! the one an open would find) but does not replay it: it takes the id, creation time, title,
+//! message ids and last activity from the events' typed fields (the `session` event, `meta`
+//! titles, `message`/`delta` ids, timestamps), without materialising the session or reading a
+//! message body.
 
 use std::path::{Path, PathBuf};
 
@@ -155,8 +159,8 @@ impl Store {
     fn entry(&self, id: String) -> SessionEntry {
         let dir = self.root.join(&id);
         let locked = turnwal_journal::lock::is_held(&dir);
-        let ro = match Journal::open_read_only(&dir, &self.opts) {
-            Ok(ro) => ro,
+        let sm = match crate::summary(&dir, &self.opts) {
+            Ok(sm) => sm,
             Err(e) => {
                 return SessionEntry {
                     id,
@@ -170,7 +174,7 @@ impl Store {
                 };
             }
         };
-        let r = &ro.report;
+        let r = &sm.report;
         let problem = r
             .problems
             .first()
@@ -181,20 +185,15 @@ impl Store {
             (false, Status::TornTail) => SessionStatus::Torn,
             (false, Status::Corrupt) => SessionStatus::Corrupt,
         };
-        let title = ro
-            .session
-            .meta
-            .get("title")
-            .and_then(|v| serde_json::from_str::<String>(v).ok());
         SessionEntry {
             id,
-            title,
-            created_at_ms: ro.session.created_at_ms,
-            last_activity_ms: ro.events.last().map_or(0, |(_, e)| e.ts_ms),
-            messages: ro.session.messages.len(),
+            title: sm.title,
+            created_at_ms: sm.created_at_ms,
+            last_activity_ms: sm.last_activity_ms,
+            messages: sm.messages,
             status,
             problem,
-            fork_of: ro.session.fork_of.clone(),
+            fork_of: sm.fork_of,
         }
     }
 

@@ -186,3 +186,75 @@ fn listing_a_thousand_sessions_names_every_status() {
         }
     }
 }
+
+/// Listing reads typed fields without replaying; it must agree with a full read-only open on
+/// title, message count, creation time, last activity and fork_of, whatever the history:
+/// superseded and streamed messages, a title set and then deleted, a compaction, a fork.
+#[test]
+fn listing_without_replay_agrees_with_a_full_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path(), opts()).unwrap();
+    let histories: [&[&str]; 4] = [
+        &[r#"{"kind":"meta","body":{"title":"first"}}"#],
+        &[
+            r#"{"kind":"meta","body":{"title":"gone"}}"#,
+            r#"{"kind":"delta","turn":1,"body":{"message_id":"a","index":0,"type":"text","text":"x"}}"#,
+            r#"{"kind":"message","turn":1,"body":{"id":"a","role":"assistant","parts":[]}}"#,
+            r#"{"kind":"delta","turn":1,"body":{"message_id":"b","index":0,"type":"text","text":"y"}}"#,
+            r#"{"kind":"meta","body":{"title":null}}"#,
+        ],
+        &[
+            r#"{"kind":"meta","body":{"title":"compacted"}}"#,
+            "COMPACT",
+            r#"{"kind":"message","turn":1,"body":{"id":"m0","role":"user","parts":[]}}"#,
+        ],
+        &[r#"{"kind":"meta","body":{"title":7}}"#],
+    ];
+    let mut ids = Vec::new();
+    for h in histories {
+        let (id, j) = store.create().unwrap();
+        for i in 0..3 {
+            j.append_json(&message(i)).unwrap();
+        }
+        for line in h {
+            if *line == "COMPACT" {
+                j.compact().unwrap();
+            } else {
+                j.append_json(line).unwrap();
+            }
+        }
+        j.close().unwrap();
+        ids.push(id);
+    }
+    let (fork, j) = store.fork(&ids[1], 5).unwrap();
+    j.close().unwrap();
+    ids.push(fork);
+    let list = store.list().unwrap();
+    assert_eq!(list.len(), ids.len());
+    for e in &list {
+        let ro = turnwal::Journal::open_read_only(store.path_of(&e.id).unwrap(), &opts()).unwrap();
+        let s = &ro.session;
+        let title = s
+            .meta
+            .get("title")
+            .and_then(|v| serde_json::from_str::<String>(v).ok());
+        assert_eq!(e.title, title, "{}", e.id);
+        assert_eq!(e.messages, s.messages.len(), "{}", e.id);
+        assert_eq!(e.created_at_ms, s.created_at_ms, "{}", e.id);
+        assert_eq!(e.fork_of, s.fork_of, "{}", e.id);
+        assert_eq!(
+            e.last_activity_ms,
+            ro.events.last().unwrap().1.ts_ms,
+            "{}",
+            e.id
+        );
+    }
+    let titles: Vec<Option<&str>> = ids
+        .iter()
+        .map(|id| list.iter().find(|e| &e.id == id).unwrap().title.as_deref())
+        .collect();
+    assert_eq!(
+        titles,
+        [Some("first"), None, Some("compacted"), None, Some("gone")]
+    );
+}
