@@ -15,11 +15,13 @@
 //!    segments);
 //! 4. create a fresh, empty segment that continues the snapshot.
 //!
-//! A crash before step 2's rename leaves the journal as it was; a crash after it leaves one a
-//! writer's open may refuse, and running the repair again finishes it from the snapshot step 2
-//! installed (the salvage then finds everything in it and nothing lost). `tests/repair.rs`
-//! rebuilds the state after each step and runs the repair again; the crash tiers (simulated
-//! power loss, kill points) do not cover it yet.
+//! A crash before step 2's rename leaves the journal as it was; a crash after it leaves one the
+//! next open (in [`crate::Mode::Salvage`], or `turnwal repair --salvage`) finishes from the
+//! snapshot step 2 installed, with nothing more lost. One loss of evidence, not of data: if the
+//! crash falls between step 2 and step 3, the damaged segments are covered by the new snapshot
+//! and the next writer's open deletes them as it deletes any covered segment, instead of their
+//! being kept aside. `tests/repair.rs` rebuilds the state after each step;
+//! `tests/recovery_modes.rs` crashes at every storage operation of a salvaging open.
 
 use std::ops::RangeInclusive;
 use std::path::Path;
