@@ -46,6 +46,14 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// Whether this is, or was caused by, a full disk or quota (see
+    /// [`turnwal_journal::Error::is_disk_full`]).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::Journal(e) if e.is_disk_full())
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -384,6 +384,18 @@ impl Journal {
             }
             .into());
         }
+        if !has_files && let Some(other) = foreign_file(st, dir)? {
+            // Creating a journal among someone else's files (a home directory, a project
+            // checkout) is never what was meant: create only in a missing or empty directory.
+            return Err(JError::NotAJournal {
+                dir: dir.into(),
+                reason: format!(
+                    "it holds no journal but other files ({other:?}); a new journal is only \
+                     created in a missing or empty directory"
+                ),
+            }
+            .into());
+        }
         let lock = if opts.takeover {
             lock::take_over(st, dir)?
         } else {
@@ -752,6 +764,20 @@ pub(crate) fn create_dir_durably(st: &dyn Storage, dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A file in `dir` that no journal writes (the first, by name), if any: anything but `LOCK`,
+/// segments, snapshots, their `*.tmp` files and `quarantine-*` files.
+fn foreign_file(st: &dyn Storage, dir: &Path) -> Result<Option<String>> {
+    let mut names = st.list(dir).map_err(|e| JError::io("list", dir, e))?;
+    names.sort();
+    Ok(names.into_iter().find(|n| {
+        let base = n.strip_suffix(TMP_SUFFIX).unwrap_or(n);
+        !(base == lock::LOCK_FILE
+            || base.starts_with("quarantine-")
+            || segment::parse_segment_name(base).is_some()
+            || snapshot::parse_snapshot_name(base).is_some())
+    }))
 }
 
 /// Removes `*.tmp` files a crash left behind (never part of the journal).

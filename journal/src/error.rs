@@ -79,6 +79,8 @@ pub enum Error {
     Poisoned {
         /// The first error, as text.
         cause: String,
+        /// Whether that error was a full disk (`ENOSPC`, `EDQUOT`): free space, then reopen.
+        disk_full: bool,
     },
     /// Another process holds the writer lock.
     Locked {
@@ -133,17 +135,34 @@ impl Error {
         }
     }
 
-    /// True if this is a disk-full condition.
+    /// Whether this is, or was caused by, a full disk (`ENOSPC`) or quota (`EDQUOT`): the
+    /// append was refused, everything acknowledged before it stays, and reopening after space
+    /// is freed continues with no gap.
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull)
+        match self {
+            Error::Io { source, .. } => is_disk_full(source),
+            Error::Poisoned { disk_full, .. } => *disk_full,
+            _ => false,
+        }
     }
+}
+
+/// Whether an OS error means the disk (or the quota) is full.
+fn is_disk_full(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Io { op, path, source } if is_disk_full(source) => write!(
+                f,
+                "disk full: {op} {}: {source} (everything acknowledged before it stays; free \
+                 space, then reopen)",
+                path.display()
+            ),
             Error::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
-            Error::Poisoned { cause } => {
+            Error::Poisoned { cause, .. } => {
                 write!(
                     f,
                     "journal poisoned by an earlier I/O failure ({cause}); reopen to recover"

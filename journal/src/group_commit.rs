@@ -37,7 +37,8 @@ struct State {
     leader: bool,
     file: Arc<dyn StorageFile>,
     path: PathBuf,
-    poisoned: Option<String>,
+    /// The first I/O failure, and whether it was a full disk.
+    poisoned: Option<(String, bool)>,
     closed: bool,
     syncs: u64,
     /// Threads blocked on `changed`: a leader that finds none skips the wake-up, which would
@@ -57,7 +58,7 @@ impl Drop for LeaderGuard<'_> {
             let mut st = self.commit.lock();
             st.leader = false;
             if st.poisoned.is_none() {
-                st.poisoned = Some("a sync leader panicked".into());
+                st.poisoned = Some(("a sync leader panicked".into(), false));
             }
             drop(st);
             self.commit.changed.notify_all();
@@ -126,11 +127,12 @@ impl Commit {
         st.unsynced_bytes
     }
 
-    /// Latches the first I/O failure and wakes every waiter.
-    pub fn poison(&self, cause: String) {
+    /// Latches the first I/O failure (`disk_full`: it was `ENOSPC` or `EDQUOT`) and wakes every
+    /// waiter.
+    pub fn poison(&self, cause: String, disk_full: bool) {
         let mut st = self.lock();
         if st.poisoned.is_none() {
-            st.poisoned = Some(cause);
+            st.poisoned = Some((cause, disk_full));
         }
         drop(st);
         self.changed.notify_all();
@@ -199,7 +201,9 @@ impl Commit {
                 }
                 Err(e) => {
                     if st.poisoned.is_none() {
-                        st.poisoned = Some(format!("fdatasync {}: {e}", path.display()));
+                        let err = Error::io("fdatasync", &path, e);
+                        let full = err.is_disk_full();
+                        st.poisoned = Some((err.to_string(), full));
                     }
                 }
             }
@@ -226,9 +230,10 @@ impl Commit {
             })
             .unwrap_or_else(|p| p.into_inner());
         st.waiters -= 1;
-        if let Some(cause) = &st.poisoned {
+        if let Some((cause, disk_full)) = &st.poisoned {
             return Err(Error::Poisoned {
                 cause: cause.clone(),
+                disk_full: *disk_full,
             });
         }
         Ok(st.durable_seq)
@@ -269,9 +274,10 @@ impl Commit {
 }
 
 fn check(st: &State) -> Result<()> {
-    if let Some(cause) = &st.poisoned {
+    if let Some((cause, disk_full)) = &st.poisoned {
         return Err(Error::Poisoned {
             cause: cause.clone(),
+            disk_full: *disk_full,
         });
     }
     if st.closed {

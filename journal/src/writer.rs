@@ -295,7 +295,7 @@ impl Writer {
         }
         if let Err(e) = a.file.write_at(a.head, &a.buf) {
             let err = Error::io("write", &a.path, e);
-            self.commit.poison(err.to_string());
+            self.commit.poison(err.to_string(), err.is_disk_full());
             return Err(err);
         }
         a.head = end;
@@ -372,7 +372,7 @@ impl Writer {
                 Ok(())
             }
             Err(e) => {
-                self.commit.poison(e.to_string());
+                self.commit.poison(e.to_string(), e.is_disk_full());
                 Err(e)
             }
         }
