@@ -13,7 +13,12 @@ use serde_json::{Map, Value};
 use crate::body::Body;
 use crate::error::InputError;
 
-/// Largest `turn` number accepted. Far above any real session; refuses absurd values.
+/// Largest `turn` number accepted (inclusive): 2^32.
+///
+/// A turn a second for 136 years, so no real session comes near it; anything above is a bug
+/// in the caller (an id, a timestamp or a hash where a counter belongs) and is refused. It is
+/// also far below 2^53, so every accepted turn stays exact for JSON consumers that read numbers
+/// as IEEE doubles (JavaScript, jq): what `export` prints is what they read back.
 pub const TURN_MAX: u64 = 1 << 32;
 
 /// One stored event: timestamp, optional turn, the typed fields and the body JSON text.
@@ -265,12 +270,9 @@ impl Event {
         };
         let ts_ms = match env.get("ts") {
             None | Some(Value::Null) => now_ms,
-            Some(Value::String(s)) => parse_ts(s).ok_or_else(|| {
-                InputError::new(
-                    "ts",
-                    format!("not an RFC 3339 timestamp with offset: {s:?}"),
-                )
-            })?,
+            Some(Value::String(s)) => {
+                parse_ts_rfc3339(s).ok_or_else(|| InputError::new("ts", ts_refusal(s)))?
+            }
             Some(_) => return Err(InputError::new("ts", "must be a string")),
         };
         let turn = match env.get("turn") {
@@ -347,10 +349,72 @@ impl Event {
 }
 
 /// Parses an RFC 3339 timestamp with an offset into ms since the epoch (floored).
+///
+/// The reader of stored text (snapshot lines, snapshot headers): as lenient as jiff, which also
+/// takes ISO 8601 and RFC 9557 forms, and the years before 0000 [`format_ts`] may write. Append
+/// input goes through the strict [`parse_ts_rfc3339`].
 pub fn parse_ts(s: &str) -> Option<i64> {
     s.parse::<jiff::Timestamp>()
         .ok()
         .map(|t| t.as_millisecond())
+}
+
+/// Parses a `ts` of an append envelope: exactly the `date-time` of RFC 3339 (section 5.6),
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)`, with `T` and `Z` in either case and a space
+/// for `T` (the note in 5.6), into ms since the epoch (floored). jiff then checks the calendar
+/// (no 30 February, no hour 24) and the range it represents (years 0000 to 9999, minus a day
+/// at the far end); a leap second `:60` reads as `:59`.
+///
+/// Refuses what jiff alone would take but RFC 3339 does not: no seconds, the basic format
+/// (`20261121T150405Z`), signed or six-digit years, `+0100` or `+01` offsets, a comma before
+/// the fraction, a `[zone]` annotation. Such a `ts` is read back differently by other tools.
+pub fn parse_ts_rfc3339(s: &str) -> Option<i64> {
+    is_rfc3339_shape(s.as_bytes())
+        .then(|| parse_ts(s))
+        .flatten()
+}
+
+/// Whether `b` has the shape of an RFC 3339 `date-time` (digits where digits go; ranges are
+/// jiff's to check).
+fn is_rfc3339_shape(b: &[u8]) -> bool {
+    // full-date "T" partial-time without the fraction: 19 bytes.
+    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
+    let Some((head, rest)) = b.split_at_checked(SHAPE.len()) else {
+        return false;
+    };
+    let head_ok = head.iter().zip(SHAPE).all(|(&c, &want)| match want {
+        b'd' => c.is_ascii_digit(),
+        b'T' => matches!(c, b'T' | b't' | b' '),
+        _ => c == want,
+    });
+    if !head_ok {
+        return false;
+    }
+    // secfrac = "." 1*DIGIT
+    let rest = match rest.strip_prefix(b".") {
+        Some(frac) => {
+            let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return false;
+            }
+            frac.get(digits..).unwrap_or_default()
+        }
+        None => rest,
+    };
+    // time-offset = "Z" / ("+" / "-") time-hour ":" time-minute
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// Why `ts` text was refused, with an example of what is accepted.
+pub(crate) fn ts_refusal(s: &str) -> String {
+    format!(
+        "not an RFC 3339 timestamp with offset (like 2026-11-21T15:04:05.123Z or \
+         2026-11-21T16:04:05+01:00): {s:?}"
+    )
 }
 
 /// Formats ms since the epoch as RFC 3339 UTC with millisecond precision.
@@ -700,6 +764,11 @@ mod tests {
             (r#"{"kind":"meta","turn":99999999999999,"body":{}}"#, "turn"),
             (r#"{"kind":"turn","body":{"event":"started"}}"#, "turn"),
             (r#"{"kind":"meta","ts":"yesterday","body":{}}"#, "ts"),
+            (r#"{"kind":"meta","ts":"20261121T150405Z","body":{}}"#, "ts"),
+            (r#"{"kind":"meta","ts":1795273445000,"body":{}}"#, "ts"),
+            (r#"{"kind":"meta","turn":4294967297,"body":{}}"#, "turn"),
+            (r#"{"kind":"meta","turn":1.5,"body":{}}"#, "turn"),
+            (r#"{"kind":"message","body":{"id":"m"}}"#, "body.role"),
             (r#"{"kind":"meta","extra":1,"body":{}}"#, "extra"),
             (
                 r#"{"kind":"usage","body":{"call_key":"k","model":"m","input":{},"output":{"total":1}}}"#,
@@ -710,6 +779,63 @@ mod tests {
             match parse(input) {
                 Ok(e) => panic!("{input} was accepted as {e:?}"),
                 Err(err) => assert_eq!(err.field, field, "{input}: {err}"),
+            }
+        }
+    }
+
+    /// Append `ts` is RFC 3339 `date-time` and nothing else jiff would also take; both readings
+    /// of an append envelope agree.
+    #[test]
+    fn append_ts_is_strict_rfc3339() {
+        let accepted = [
+            ("2026-11-21T15:04:05Z", 1_795_273_445_000),
+            ("2026-11-21t15:04:05z", 1_795_273_445_000),
+            ("2026-11-21 15:04:05Z", 1_795_273_445_000),
+            ("2026-11-21T15:04:05.123456789Z", 1_795_273_445_123),
+            ("2026-11-21T16:04:05.5+01:00", 1_795_273_445_500),
+            ("2026-11-21T15:04:05-00:00", 1_795_273_445_000),
+            ("2026-11-21T15:04:60Z", 1_795_273_499_000),
+            ("0000-01-01T00:00:00Z", -62_167_219_200_000),
+        ];
+        for (ts, ms) in accepted {
+            let line = format!(r#"{{"kind":"meta","ts":"{ts}","body":{{}}}}"#);
+            for parsed in [
+                Event::from_envelope(&line, 0),
+                Event::from_envelope_reference(&line, 0),
+            ] {
+                assert_eq!(parsed.map(|e| e.ts_ms), Ok(ms), "{ts}");
+            }
+        }
+        let refused = [
+            "yesterday",
+            "",
+            "2026-11-21",
+            "2026-11-21T15:04:05",
+            "2026-11-21T15:04Z",
+            "20261121T150405Z",
+            "+002026-11-21T15:04:05Z",
+            "-000001-11-21T15:04:05Z",
+            "2026-11-21T15:04:05,5Z",
+            "2026-11-21T15:04:05.Z",
+            "2026-11-21T15:04:05+0100",
+            "2026-11-21T15:04:05+01",
+            "2026-11-21T15:04:05+01:00:00",
+            "2026-11-21T15:04:05+01:00[Europe/Paris]",
+            "2026-11-21T15:04:05Z ",
+            "2026-02-30T15:04:05Z",
+            "2026-11-21T24:00:00Z",
+            "2026-1-21T15:04:05Z",
+            "２026-11-21T15:04:05Z",
+        ];
+        for ts in refused {
+            let line = format!(r#"{{"kind":"meta","ts":"{ts}","body":{{}}}}"#);
+            for parsed in [
+                Event::from_envelope(&line, 0),
+                Event::from_envelope_reference(&line, 0),
+            ] {
+                let err = parsed.expect_err(ts);
+                assert_eq!(err.field, "ts", "{ts}: {err}");
+                assert!(err.reason.contains("RFC 3339"), "{ts}: {err}");
             }
         }
     }

@@ -144,7 +144,7 @@ fn parse_full(line: &str, share: impl FnOnce(&str) -> Body) -> Result<(u64, Even
         None => return Err(InputError::new("seq", "missing")),
     };
     let ts_ms = match env.ts {
-        Some(raw) => ts_value(raw)?,
+        Some(raw) => ts_value(raw, parse_ts)?,
         None => return Err(InputError::new("ts", "missing")),
     };
     let kind_name = kind_field(env.kind)?;
@@ -205,7 +205,7 @@ pub(crate) fn parse_append_envelope(text: &str, now_ms: i64) -> Result<Event, In
     }
     let kind_name = kind_field(env.kind)?;
     let ts_ms = match present(env.ts) {
-        Some(raw) => ts_value(raw)?,
+        Some(raw) => ts_value(raw, crate::event::parse_ts_rfc3339)?,
         None => now_ms,
     };
     let turn = present(env.turn).map(turn_value).transpose()?;
@@ -234,15 +234,13 @@ fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
     raw.filter(|r| r.get() != "null")
 }
 
-/// `ts`: an RFC 3339 timestamp string, as ms since the epoch.
-fn ts_value(raw: &RawValue) -> Result<i64, InputError> {
+/// `ts`: an RFC 3339 timestamp string read by `parse` (strict on append, lenient on stored
+/// text), as ms since the epoch.
+fn ts_value(raw: &RawValue, parse: fn(&str) -> Option<i64>) -> Result<i64, InputError> {
     match classify(raw) {
-        Json::Str(s) => parse_ts(&s).ok_or_else(|| {
-            InputError::new(
-                "ts",
-                format!("not an RFC 3339 timestamp with offset: {s:?}"),
-            )
-        }),
+        Json::Str(s) => {
+            parse(&s).ok_or_else(|| InputError::new("ts", crate::event::ts_refusal(&s)))
+        }
         Json::Invalid => Err(InputError::new("ts", "not valid Unicode text")),
         Json::Null | Json::Other => Err(InputError::new("ts", "must be a string")),
     }
