@@ -196,10 +196,15 @@ pub fn peek_header(bytes: &[u8]) -> Result<RecordHeader, FrameError> {
         watermark: u64_at(h, OFF_WATERMARK),
         kind: h[OFF_KIND],
     };
+    // The length field is checked against the format's limit, then against the bytes that are
+    // there (the rest of the file), before anything is allocated or read for the payload: a
+    // forged length costs nothing. The payload's own claims are bounded by the codec's limit.
     if header.len == 0 || header.len > PAYLOAD_BYTES_MAX {
         return Err(FrameError::Invalid(format!(
-            "payload length {} out of range",
-            header.len
+            "payload length {} out of range (1 to {PAYLOAD_BYTES_MAX} bytes; {} bytes follow \
+             the header)",
+            header.len,
+            bytes.len() - RECORD_HEADER_BYTES
         )));
     }
     let needed = RECORD_HEADER_BYTES + header.len as usize;
@@ -370,7 +375,13 @@ mod tests {
         out[OFF_LEN..OFF_SEQ].copy_from_slice(&(PAYLOAD_BYTES_MAX).to_le_bytes());
         assert!(matches!(decode(&out, 1), Err(FrameError::Short { .. })));
         out[OFF_LEN..OFF_SEQ].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(decode(&out, 1), Err(FrameError::Invalid(_))));
+        let Err(FrameError::Invalid(why)) = decode(&out, 1) else {
+            panic!("a 4 GiB length was not refused as invalid");
+        };
+        assert_eq!(
+            why,
+            "payload length 4294967295 out of range (1 to 67108864 bytes; 8 bytes follow the header)"
+        );
     }
 
     #[test]

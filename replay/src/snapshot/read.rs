@@ -150,8 +150,11 @@ pub fn read_shared(buf: &Arc<Bytes>) -> Result<Snapshot, SnapshotError> {
     let created_at_ms = parse_ts(h.created_at)
         .ok_or_else(|| err(1, 0, format!("bad created_at {:?}", h.created_at)))?;
 
+    // The trailer's count is a claim: reserve no more than the file could hold (every line is
+    // longer than 32 bytes), so a forged count costs at most half the file's size.
+    let claim = trailer.trailer.records.min(trailer_start as u64 / 32);
     let mut events: Vec<(u64, Arc<Event>)> =
-        Vec::with_capacity(usize::try_from(trailer.trailer.records.min(1 << 24)).unwrap_or(0));
+        Vec::with_capacity(usize::try_from(claim).unwrap_or(0));
     let mut offset = header_line.len();
     let mut prev = 0u64;
     for (i, line) in lines.enumerate() {
