@@ -76,6 +76,12 @@ enum Command {
         /// README, "Lock takeover"; not needed after a crash).
         #[arg(long)]
         takeover: bool,
+        /// Longest input line in bytes, newline excluded (default 17 MiB: the 16 MiB record
+        /// limit plus room for the envelope). A longer line is refused, naming it, as soon as
+        /// the limit is passed, without reading it whole.
+        #[arg(long, value_name = "N", default_value_t = append::LINE_BYTES_MAX_DEFAULT,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_line_bytes: u64,
     },
     /// Print the session (snapshot layout) or, with --raw, every stored event. Read-only.
     ///
@@ -195,7 +201,15 @@ fn main() -> ExitCode {
             auto_compact,
             compact_records,
             takeover,
-        } => append::run(&dir, sync.policy(), auto_compact, compact_records, takeover),
+            max_line_bytes,
+        } => append::run(
+            &dir,
+            sync.policy(),
+            auto_compact,
+            compact_records,
+            takeover,
+            max_line_bytes,
+        ),
         Command::Export { dir, raw } => export::run(&dir, raw),
         Command::Verify { dir, json } => verify::run(&dir, json),
         Command::Repair {
