@@ -83,6 +83,10 @@ pub fn run(
         let _ = printer.join();
         r
     });
+    // The line that stopped the run is named first, whatever the final sync then says.
+    if let Err(msg) = &result {
+        eprintln!("turnwal append: {msg}");
+    }
     // Whatever happened, everything appended before is made durable and reported.
     let synced = journal.sync();
     match synced {
@@ -96,13 +100,7 @@ pub fn run(
         eprintln!("turnwal append: close: {e}");
         return 1;
     }
-    match result {
-        Ok(()) => 0,
-        Err(msg) => {
-            eprintln!("turnwal append: {msg}");
-            1
-        }
-    }
+    u8::from(result.is_err())
 }
 
 fn read_lines(journal: &Journal, max_line_bytes: u64) -> Result<(), String> {
