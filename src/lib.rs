@@ -28,6 +28,7 @@
 mod compaction;
 mod error;
 mod fork;
+pub mod import;
 pub mod provider;
 mod repair;
 mod report;
