@@ -357,9 +357,10 @@ pub fn plan(scan: &DirScan, mode: Mode) -> Plan {
         } else {
             Sealed
         };
-        let expected = seg
-            .last_seq()
-            .map_or_else(|| seg.header.map_or(0, |h| h.first_seq), |s| s + 1);
+        let expected = seg.last_seq().map_or_else(
+            || seg.header.map_or(0, |h| h.first_seq),
+            |s| s.saturating_add(1),
+        );
         let ack = if expected <= max_watermark {
             Acknowledged
         } else {

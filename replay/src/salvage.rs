@@ -17,10 +17,11 @@
 //!   increase; a seq found twice keeps its first (lowest segment, lowest offset) copy and the
 //!   other is reported as a conflict.
 //! - `lost` is exactly the seqs above the snapshot's `through_seq` and below the highest kept seq
-//!   that no kept event has. For an unverified snapshot, the seqs after its last readable line
-//!   through its `through_seq` count as lost, though some may have been folded away. Seqs past
-//!   the highest kept one cannot be known (never written, or lost with the tail) and are not
-//!   claimed.
+//!   that no kept event has. Valid frames of seqs a whole snapshot claims (at or below its
+//!   `through_seq`) but does not hold (above its last event) are kept, not hidden by the
+//!   claim. For an unverified snapshot, the seqs after its last readable line through its
+//!   `through_seq` count as lost, though some may have been folded away. Seqs past the highest
+//!   kept one cannot be known (never written, or lost with the tail) and are not claimed.
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -86,30 +87,42 @@ pub fn salvage(st: &dyn Storage, dir: &Path) -> std::io::Result<Salvaged> {
     let mut out = Salvaged::default();
     let (newest, ignored) = snapshot::load_newest(st, dir)?;
     let mut session = None;
-    // `base`: seqs at or below it come from a snapshot; `from`: where the log's seqs are
-    // expected to continue (lower than `base + 1` only for an unverified snapshot cut short).
-    let (base, from) = match newest {
+    let mut own_session: Option<Option<String>> = None;
+    // `from`: the snapshot's last event, after which the log's seqs are kept; `skip`: seqs at
+    // or below it are the snapshot's (an unverified snapshot's claim, through its
+    // `through_seq`: those not read are lost); `folded`: seqs at or below it that no frame
+    // holds were folded into a whole snapshot, not lost. A whole snapshot whose header claims
+    // seqs past its last event (e.g. a forged `through_seq` of u64::MAX) does not hide the
+    // valid frames of those seqs: they are kept.
+    let (from, skip, folded) = match newest {
         Some((file, snap)) => {
             let through = snap.through_seq;
+            let last = snap.events.last().map_or(through, |(s, _)| *s);
             out.events = snap.events;
             out.snapshot = Some((file, through));
-            (through, through)
+            (last, last, through)
         }
-        None => match ignored.first().and_then(|(file, reason)| {
+        // The newest snapshot file whose header reads, of the segments' session (a foreign
+        // snapshot is never a source).
+        None => match ignored.iter().find_map(|(file, reason)| {
             let buf = st
                 .open(&dir.join(file), OpenMode::ReadOnly)
                 .and_then(|f| f.read_all(ReadMode::Copy))
                 .ok()?;
             let u = snapshot::read_unverified(&Arc::new(buf))?;
-            (!u.events.is_empty()).then(|| (file.clone(), reason.clone(), u))
+            let own = own_session
+                .get_or_insert_with(|| snapshot::segments_session(st, dir))
+                .as_ref()
+                .is_none_or(|own| *own == u.session_id);
+            (own && !u.events.is_empty()).then(|| (file.clone(), reason.clone(), u))
         }) {
             Some((file, reason, u)) => {
                 let last = u.events.last().map_or(0, |(s, _)| *s);
                 out.unverified = Some((file, u.events.len() as u64, reason));
                 out.events = u.events;
-                (u.through_seq, last)
+                (last, u.through_seq, 0)
             }
-            None => (0, 0),
+            None => (0, 0, 0),
         },
     };
     let mut found: Vec<(u64, Arc<Event>, String)> = Vec::new();
@@ -160,26 +173,27 @@ pub fn salvage(st: &dyn Storage, dir: &Path) -> std::io::Result<Salvaged> {
     found.sort_by_key(|(seq, _, _)| *seq);
     let mut prev = from;
     for (seq, event, file) in found {
-        if seq <= base {
+        if seq <= skip {
             continue; // the snapshot's
         }
-        if prev < base {
+        if prev < skip {
             // An unverified snapshot cut short: what it claimed after its last readable line.
-            out.lost.push(prev + 1..=base);
-            prev = base;
+            out.lost.push(prev + 1..=skip);
+            prev = skip;
         }
         if seq == prev {
             out.conflicts.push((seq, file));
             continue;
         }
-        if seq > prev.saturating_add(1) {
-            out.lost.push(prev + 1..=seq - 1);
+        let gap = prev.max(folded).saturating_add(1);
+        if seq > gap {
+            out.lost.push(gap..=seq - 1);
         }
         prev = seq;
         out.events.push((seq, event));
     }
-    if prev < base {
-        out.lost.push(prev + 1..=base);
+    if prev < skip {
+        out.lost.push(prev + 1..=skip);
     }
     Ok(out)
 }

@@ -144,7 +144,8 @@ pub fn scan_segment(
         };
         return scan;
     }
-    let mut expected = header.first_seq;
+    // `None` once the chain has reached u64::MAX: no frame may follow.
+    let mut expected = Some(header.first_seq);
     let mut off = SEGMENT_HEADER_BYTES;
     loop {
         if off >= bytes.len() {
@@ -152,17 +153,17 @@ pub fn scan_segment(
         }
         match record::decode_shared(buf, off, id) {
             Ok((rec, len)) => {
-                if rec.header.seq != expected {
+                if Some(rec.header.seq) != expected {
                     scan.stop = Stop::SeqMismatch {
                         offset: off as u64,
-                        expected,
+                        expected: expected.unwrap_or(u64::MAX),
                         found: rec.header.seq,
                     };
                     break;
                 }
                 scan.max_watermark = scan.max_watermark.max(rec.header.watermark);
                 scan.events.push((rec.header.seq, Arc::new(rec.event)));
-                expected += 1;
+                expected = rec.header.seq.checked_add(1);
                 off += len;
                 scan.valid_end = off as u64;
             }
@@ -281,7 +282,7 @@ pub fn scan_dir_after(
         let mut start = 0;
         for (i, &id) in ids.iter().enumerate() {
             match read_header(storage, &segment::segment_path(dir, id)) {
-                Some(h) if h.first_seq <= base_seq + 1 => start = i,
+                Some(h) if h.first_seq <= base_seq.saturating_add(1) => start = i,
                 _ => break,
             }
         }
@@ -318,7 +319,7 @@ fn snapshot_gap(scan: &DirScan, base: u64) -> Option<Gap> {
     };
     let name = crate::recover::file_name(&first.path);
     let h = first.header?; // a bad header is reported by the scan itself
-    if h.first_seq > base + 1 {
+    if h.first_seq > base.saturating_add(1) {
         let held = if base == 0 {
             "no snapshot that reads whole holds the events before it".to_string()
         } else {
@@ -329,7 +330,7 @@ fn snapshot_gap(scan: &DirScan, base: u64) -> Option<Gap> {
             format!(
                 "starts at seq {}, but {held}: events {}..{} are missing",
                 h.first_seq,
-                base + 1,
+                base.saturating_add(1),
                 h.first_seq - 1
             ),
         ));
@@ -355,9 +356,11 @@ fn scan_ids(storage: &dyn Storage, dir: &Path, ids: &[u64], out: &mut DirScan) {
     let mut expected_first: Option<u64> = None;
     let mut prev_id: Option<u64> = None;
     let mut session = None;
+    let mut chain_full = false;
     for (i, &id) in ids.iter().enumerate() {
         if let Some(p) = prev_id {
-            out.missing.extend(p + 1..id.min(p + 1 + 64));
+            // At most 64 per gap; ids near u64::MAX must not overflow.
+            out.missing.extend(p + 1..id.min(p.saturating_add(65)));
         }
         prev_id = Some(id);
         let path = segment::segment_path(dir, id);
@@ -386,6 +389,17 @@ fn scan_ids(storage: &dyn Storage, dir: &Path, ids: &[u64], out: &mut DirScan) {
                         Some(_) => {}
                     }
                 }
+                if chain_full
+                    && let Some(h) = scan.header
+                    && !matches!(scan.stop, Stop::BadHeader { .. })
+                {
+                    scan.events.clear();
+                    scan.stop = Stop::SeqMismatch {
+                        offset: 0,
+                        expected: u64::MAX,
+                        found: h.first_seq,
+                    };
+                }
                 scan
             }
             Err(e) => SegmentScan {
@@ -404,6 +418,12 @@ fn scan_ids(storage: &dyn Storage, dir: &Path, ids: &[u64], out: &mut DirScan) {
             },
         };
         expected_first = match (scan.last_seq(), scan.header) {
+            // The chain reached u64::MAX: whatever segment follows cannot continue it (it
+            // is checked against u64::MAX, and its frames could only repeat seqs).
+            (Some(u64::MAX), _) => {
+                chain_full = true;
+                Some(u64::MAX)
+            }
             (Some(last), _) => Some(last + 1),
             (None, Some(h)) => Some(h.first_seq),
             (None, None) => expected_first,

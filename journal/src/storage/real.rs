@@ -108,13 +108,22 @@ impl Storage for RealFs {
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
         let mut o = OpenOptions::new();
-        o.custom_flags(libc_o_nofollow());
+        // O_NONBLOCK: opening a FIFO for reading blocks until a writer opens it, so a FIFO
+        // named like a journal file would hang the open; on a regular file the flag does
+        // nothing. Anything but a regular file is refused right after the open.
+        o.custom_flags(libc_o_nofollow() | libc::O_NONBLOCK);
         match mode {
             OpenMode::CreateNew => o.read(true).write(true).create_new(true).mode(FILE_MODE),
             OpenMode::ReadWrite => o.read(true).write(true),
             OpenMode::ReadOnly => o.read(true),
         };
         let file = o.open(path)?;
+        if !file.metadata()?.file_type().is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
         if mode == OpenMode::CreateNew {
             file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
         }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use turnwal_journal::event::{Event, format_ts};
-use turnwal_journal::segment::TMP_SUFFIX;
+use turnwal_journal::segment::{self, SEGMENT_HEADER_BYTES, SegmentHeader, TMP_SUFFIX};
 use turnwal_journal::storage::{OpenMode, ReadMode, Storage};
 
 use crate::session::SessionFold;
@@ -64,15 +64,38 @@ pub fn list(st: &dyn Storage, dir: &Path) -> std::io::Result<Vec<u64>> {
 }
 
 /// What [`load_newest`] found: the snapshot with its file name, and the newer files that did
-/// not read back whole, with why.
+/// not read back whole (or are of another session), with why.
 pub type Loaded = (Option<(String, Snapshot)>, Vec<(String, String)>);
 
-/// The newest snapshot of `dir` that reads back whole, with its file name, and every newer
-/// snapshot file that did not, with why. A snapshot file that does not read whole is never
-/// used, and never deleted by a reader.
+/// The session of the segments of `dir`: that of the lowest-id segment whose header reads and
+/// names the segment it is in. `None` when no segment header reads.
+pub fn segments_session(st: &dyn Storage, dir: &Path) -> Option<String> {
+    let ids = segment::list_segments(st, dir).ok()?;
+    ids.into_iter().find_map(|id| {
+        let f = st
+            .open(&segment::segment_path(dir, id), OpenMode::ReadOnly)
+            .ok()?;
+        let mut buf = [0u8; SEGMENT_HEADER_BYTES];
+        let n = f.read_at(0, &mut buf).ok()?;
+        let h = SegmentHeader::decode(&buf[..n]).ok()?;
+        (h.segment_id == id).then(|| h.session_id.to_string())
+    })
+}
+
+/// The newest snapshot of `dir` that reads back whole and is of the session its segments are
+/// of, with its file name, and every newer snapshot file that did not, with why (a snapshot
+/// of another session, e.g. copied in from another journal, is never used: its `through_seq`
+/// would hide the journal's own events). A snapshot file that is not used is never deleted by
+/// a reader.
 pub fn load_newest(st: &dyn Storage, dir: &Path) -> std::io::Result<Loaded> {
     let mut ignored = Vec::new();
-    for through in list(st, dir)?.into_iter().rev() {
+    let snapshots = list(st, dir)?;
+    let session = if snapshots.is_empty() {
+        None
+    } else {
+        segments_session(st, dir)
+    };
+    for through in snapshots.into_iter().rev() {
         let name = snapshot_name(through);
         // Installed snapshots are never written again, so mapping them is safe.
         let bytes = st
@@ -83,7 +106,16 @@ pub fn load_newest(st: &dyn Storage, dir: &Path) -> std::io::Result<Loaded> {
             Err(e) => Err(format!("read failed: {e}")),
         };
         match result {
-            Ok(s) if s.through_seq == through => return Ok((Some((name, s)), ignored)),
+            Ok(s) if s.through_seq == through => match &session {
+                Some(own) if *own != s.session_id => ignored.push((
+                    name,
+                    format!(
+                        "foreign snapshot: of session {}, the segments are of session {own}",
+                        s.session_id
+                    ),
+                )),
+                _ => return Ok((Some((name, s)), ignored)),
+            },
             Ok(s) => ignored.push((
                 name,
                 format!("its header says through_seq {}", s.through_seq),
