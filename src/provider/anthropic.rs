@@ -9,6 +9,7 @@
 //! | `image` part (user messages) | `{"type":"image","source"}`: a `source` verbatim; a `url` as a `base64` source if it is a `data:` URL, else as a `url` source |
 //! | `thinking` part with a `signature` (assistant) | `{"type":"thinking","thinking","signature"}`: the text from `thinking` (or `text`, as deltas build it), the signature byte-for-byte |
 //! | `redacted_thinking` part (assistant) | verbatim |
+//! | `document` part (user) | verbatim |
 //! | `tool_call` part | `{"type":"tool_use","id","name","input"}`: `input` is `arguments` as an object (a string is parsed; an empty string is `{}`) |
 //! | `tool_result` part | `{"type":"tool_result","tool_use_id","content","is_error"}` in the `user` message right after the assistant message that made the call, before any other block of that message |
 //!
@@ -117,6 +118,10 @@ fn user_blocks(m: &Msg) -> Result<Vec<Value>, ProviderError> {
         match p {
             Part::Text(t) => blocks.extend(text_block(t)),
             Part::Image(img) => blocks.push(image_block(&m.id, &format!("parts[{i}]"), img)?),
+            // Anthropic's own document blocks, from an Anthropic or Claude Code import.
+            Part::Other(o) if o.get("type").and_then(Value::as_str) == Some("document") => {
+                blocks.push(Value::Object(o.clone()));
+            }
             // Tool calls are refused outside assistant messages when parsing; results were
             // taken out; thinking and unknown parts cannot be carried in a user message.
             Part::ToolCall(_) | Part::ToolResult(_) | Part::Thinking(_) | Part::Other(_) => {}

@@ -27,9 +27,15 @@
 //!   only in `user` and `tool` messages; `image` parts only in `user` messages; `text` parts
 //!   anywhere but in `tool` messages. Anything else is [`ProviderError::Unsupported`].
 //! - **Carried by neither**: the `outcome` of a tool result (`aborted`, ...; its content says
-//!   it), message ids, turns, statuses, usage, metadata, and every part type neither shape
-//!   knows (opaque provider items) — those are dropped. A message left with nothing to send is
-//!   omitted.
+//!   it), message ids, turns, statuses, timestamps, usage, metadata, compaction boundaries (only
+//!   the context from the last one on is exported), rewound messages, and every part type
+//!   neither shape knows (opaque provider items: Responses `web_search_call`, chat
+//!   `input_audio`, ...) — those are dropped. A message left with nothing to send is omitted.
+//!
+//! Round trips: importing an export ([`crate::import`], formats `openai-chat` and
+//! `anthropic`) and exporting again gives the same export, byte for byte; the session
+//! imported back equals the original on everything the target carries (`tests/import.rs`
+//! checks both for every import format).
 //!
 //! # What each format cannot carry
 //!
@@ -43,6 +49,26 @@
 //! (dropped: the API refuses unsigned thinking), empty text parts (refused by the API;
 //! dropped), and message boundaries between consecutive messages of one role (merged, as the
 //! API requires alternating roles).
+//!
+//! The same, side by side (`turnwal export --format ...`; the turnwal JSONL export carries
+//! everything):
+//!
+//! | what the session holds | OpenAI chat | Anthropic Messages |
+//! |---|---|---|
+//! | text | kept (empty text too) | kept; empty text dropped (the API refuses it) |
+//! | system and developer messages | kept in place, role kept | joined, in order, into the one top-level `system`: position and system/developer difference lost |
+//! | images in user messages | `image_url` (a `source` becomes a URL; `detail` kept) | `image` with a `source` (a URL becomes a `base64` or `url` source; `detail` dropped) |
+//! | images in tool results | dropped (a tool message holds text) | kept |
+//! | thinking with an Anthropic `signature`, `redacted_thinking` | dropped | kept byte for byte |
+//! | thinking without one (OpenAI reasoning summaries and `encrypted_content`, cut streams) | dropped | dropped |
+//! | tool calls | `tool_calls`, arguments as a JSON string | `tool_use`, `input` as an object (arguments must be a JSON object) |
+//! | tool results | a `tool` message after the call; content as text (text items joined by newlines); `is_error` dropped | a `tool_result` block after the call; content string or blocks; `is_error` kept |
+//! | `outcome` of a tool result | dropped | dropped |
+//! | message boundaries | tool results become `tool` messages | neighbours of one role merged |
+//! | `name`, `refusal` | kept | dropped |
+//! | provider-specific parts | chat `input_audio` and `file` kept; the rest dropped | `document` kept; the rest dropped (Responses `web_search_call`, `server_tool_use`, ...) |
+//! | ids, turns, statuses, timestamps, usage, metadata | dropped | dropped |
+//! | messages before the last compaction, rewound messages | not exported: the export is the model context | same |
 
 pub mod anthropic;
 pub mod openai;
@@ -148,6 +174,11 @@ pub(crate) struct Msg {
     pub(crate) cut: bool,
     /// Parts with their index in the body's `parts`.
     pub(crate) parts: Vec<(usize, Part)>,
+    /// The body's `name`, if it is a string (chat completions carries it).
+    pub(crate) name: Option<String>,
+    /// The body's `refusal`, if it is a string (chat completions carries it on assistant
+    /// messages).
+    pub(crate) refusal: Option<String>,
 }
 
 /// One part of a message, parsed as far as the shapes need.
@@ -356,11 +387,19 @@ pub(crate) fn parse_message(view: &MessageView) -> Result<Msg, ProviderError> {
         };
         parts.push((i, part));
     }
+    let mut string = |key: &str| match body.remove(key) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let name = string("name");
+    let refusal = string("refusal").filter(|_| role == Role::Assistant);
     Ok(Msg {
         id: id.to_string(),
         role,
         cut,
         parts,
+        name,
+        refusal,
     })
 }
 

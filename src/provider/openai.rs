@@ -6,6 +6,9 @@
 //! | `text` part | its text, or `{"type":"text","text"}` |
 //! | `image` part (user messages) | `{"type":"image_url","image_url":{"url","detail"?}}`: `url` as is, a `source` of type `base64` as a `data:` URL, a `source` of type `url` as its URL |
 //! | `tool_call` part | `tool_calls: [{id, type: "function", function: {name, arguments}}]`; `arguments` a string: an object is serialised, a string is sent as it is (even if it is not valid JSON: the stream of a cut message may have ended inside it) |
+//! | `input_audio` and `file` parts (user messages) | verbatim, as content parts |
+//! | `name` of the body (a string) | `name` |
+//! | `refusal` of an assistant body (a string) | `refusal` |
 //! | `tool_result` part | its own `{"role":"tool","tool_call_id","content"}` message, right after the assistant message that made the call; `content` a string (a string as is, an array's text items joined with newlines, any other JSON as its text) |
 //!
 //! Cannot be carried, dropped:
@@ -24,6 +27,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Entry, Msg, Obj, Part, ProviderError, ToolResult, conversation};
 use crate::Session;
+use crate::event::Role;
 
 /// The model context of `session` as chat-completions messages, ready to be the `messages` of
 /// a request (append the next user message, or send as is to continue after tool results).
@@ -70,10 +74,20 @@ fn message(m: &Msg) -> Result<Option<Value>, ProviderError> {
                     "function": {"name": c.name, "arguments": arguments},
                 }));
             }
+            // Chat's own user content parts, from a chat import: verbatim.
+            Part::Other(o)
+                if m.role == Role::User
+                    && matches!(
+                        o.get("type").and_then(Value::as_str),
+                        Some("input_audio" | "file")
+                    ) =>
+            {
+                content.push(Value::Object(o.clone()));
+            }
             Part::ToolResult(_) | Part::Thinking(_) | Part::Other(_) => {}
         }
     }
-    if content.is_empty() && calls.is_empty() {
+    if content.is_empty() && calls.is_empty() && m.refusal.is_none() {
         return Ok(None);
     }
     let content = match content.as_mut_slice() {
@@ -84,6 +98,12 @@ fn message(m: &Msg) -> Result<Option<Value>, ProviderError> {
     let mut o = Map::new();
     o.insert("role".into(), m.role.as_str().into());
     o.insert("content".into(), content);
+    if let Some(name) = &m.name {
+        o.insert("name".into(), name.clone().into());
+    }
+    if let Some(refusal) = &m.refusal {
+        o.insert("refusal".into(), refusal.clone().into());
+    }
     if !calls.is_empty() {
         o.insert("tool_calls".into(), Value::Array(calls));
     }
