@@ -125,7 +125,9 @@ struct Inner {
     /// Every append holds this while it writes, so events are folded in seq order, and a
     /// compaction holding it sees no append in flight.
     fold: Mutex<SessionFold>,
-    recovered_after_crash: bool,
+    /// The last seq when the journal was opened: messages left partial at or below it were
+    /// streamed by a writer that is gone, and are reported interrupted.
+    interrupted_through: u64,
     compaction: compaction::State,
 }
 
@@ -524,12 +526,10 @@ impl Journal {
                 w
             }
         };
-        let recovered_after_crash = report.cut_applied;
-        report.resume = if recovered_after_crash {
-            ResumeState::of(&fold.session().after_crash())
-        } else {
-            ResumeState::of(&fold.session())
-        };
+        // Whoever left messages partial is gone (this writer holds the lock now): they are
+        // interrupted, whether the crash tore the tail or fell between two events.
+        let interrupted_through = fold.last_seq();
+        report.resume = ResumeState::of(&fold.session().after_crash_at(interrupted_through));
         let compaction =
             compaction::State::new(opts.compaction.clone(), base, snapshot_bytes, log_bytes);
         Ok((
@@ -539,7 +539,7 @@ impl Journal {
                     storage,
                     writer,
                     fold: Mutex::new(fold),
-                    recovered_after_crash,
+                    interrupted_through,
                     compaction,
                 }),
             },
@@ -660,11 +660,7 @@ impl Journal {
     /// The materialised session as appended so far.
     pub fn session(&self) -> Session {
         let s = self.inner.fold().session();
-        if self.inner.recovered_after_crash {
-            s.after_crash()
-        } else {
-            s
-        }
+        s.after_crash_at(self.inner.interrupted_through)
     }
 
     /// Compacts now: folds everything appended so far into a new snapshot and removes the

@@ -1060,11 +1060,10 @@ fn regression_nothing_continues_a_chain_past_u64_max() {
 }
 
 /// A snapshot through u64::MAX - 2 and a segment that continues it to u64::MAX: a clean chain
-/// that reads, with no room for another seq.
+/// that reads, with no room for another seq. The writer's open panicked (`last_seq + 1`
+/// overflowed); it now refuses, naming the seq.
 #[test]
-#[ignore = "Journal::open panics: journal/src/writer.rs `last_seq + 1` overflows when resuming \
-            after seq u64::MAX (outside the files this suite may fix; see the hostile report)"]
-fn a_clean_chain_ending_at_u64_max_is_refused_for_writing() {
+fn regression_a_clean_chain_ending_at_u64_max_is_refused_for_writing() {
     let _s = serial();
     let m = u64::MAX;
     let seen = run_case("chain ending at u64::MAX", &|d: &Path| {

@@ -19,6 +19,9 @@ use crate::record::{self, EncodeError, PAYLOAD_BYTES_MAX};
 use crate::segment::{self, SEGMENT_HEADER_BYTES, SegmentHeader, SessionId};
 use crate::storage::{Storage, StorageFile};
 
+/// The highest seq a journal holds: one below `u64::MAX`, so `seq + 1` never overflows.
+pub const SEQ_MAX: u64 = u64::MAX - 1;
+
 /// When appended events become durable against power loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPolicy {
@@ -193,6 +196,13 @@ impl Writer {
     ) -> Result<Writer> {
         opts.record_bytes_max = opts.record_bytes_max.min(PAYLOAD_BYTES_MAX);
         let path = segment::segment_path(dir, header.segment_id);
+        if last_seq >= SEQ_MAX {
+            return Err(Error::Corrupt {
+                file: path,
+                offset: head,
+                reason: format!("the log ends at seq {last_seq}: no seq is left to append"),
+            });
+        }
         let commit = Arc::new(Commit::new(last_seq, Arc::clone(&file), path.clone()));
         let active = Active {
             file,
@@ -275,6 +285,13 @@ impl Writer {
         let mut a = self.active();
         self.commit.check()?;
         let seq = a.next_seq;
+        if seq > SEQ_MAX {
+            return Err(Error::Corrupt {
+                file: a.path.clone(),
+                offset: a.head,
+                reason: format!("seq {SEQ_MAX} was the last a journal can hold"),
+            });
+        }
         let mut frame_len = self.encode(&mut a, seq, event)?;
         if a.head + frame_len as u64 > self.opts.segment_bytes_max
             && a.head > SEGMENT_HEADER_BYTES as u64
@@ -343,8 +360,13 @@ impl Writer {
                 .sync_data()
                 .map_err(|e| Error::io("fdatasync", &a.path, e))?;
             crate::killpoint::kill_point("rotate:sealed");
+            let segment_id = a.header.segment_id.checked_add(1).ok_or_else(|| Error::Corrupt {
+                file: a.path.clone(),
+                offset: 0,
+                reason: "no segment id is left after this one".into(),
+            })?;
             let header = SegmentHeader {
-                segment_id: a.header.segment_id + 1,
+                segment_id,
                 first_seq: a.next_seq,
                 session_id: a.header.session_id,
                 created_at_ms: crate::event::now_ms(),

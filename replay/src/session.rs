@@ -216,9 +216,16 @@ impl Session {
     }
 
     /// The session as read after a crash: partial messages are interrupted.
-    pub fn after_crash(mut self) -> Session {
+    pub fn after_crash(self) -> Session {
+        self.after_crash_at(u64::MAX)
+    }
+
+    /// [`Session::after_crash`] for the messages a gone writer left partial: those whose last
+    /// event is at or below `seq` (the last seq when the journal was reopened). A message
+    /// streamed after that is this writer's, and stays partial.
+    pub fn after_crash_at(mut self, seq: u64) -> Session {
         for m in &mut self.messages {
-            if m.status == MessageStatus::Partial {
+            if m.status == MessageStatus::Partial && m.last_seq <= seq {
                 m.status = MessageStatus::Interrupted;
             }
         }
