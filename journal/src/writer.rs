@@ -360,11 +360,15 @@ impl Writer {
                 .sync_data()
                 .map_err(|e| Error::io("fdatasync", &a.path, e))?;
             crate::killpoint::kill_point("rotate:sealed");
-            let segment_id = a.header.segment_id.checked_add(1).ok_or_else(|| Error::Corrupt {
-                file: a.path.clone(),
-                offset: 0,
-                reason: "no segment id is left after this one".into(),
-            })?;
+            let segment_id = a
+                .header
+                .segment_id
+                .checked_add(1)
+                .ok_or_else(|| Error::Corrupt {
+                    file: a.path.clone(),
+                    offset: 0,
+                    reason: "no segment id is left after this one".into(),
+                })?;
             let header = SegmentHeader {
                 segment_id,
                 first_seq: a.next_seq,
