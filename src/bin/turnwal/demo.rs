@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use serde_json::json;
 use turnwal::{Journal, Options, SyncPolicy};
 
 /// The line the writer prints when it is inside the turn the demo kills.
 const MID_TURN: &str = "mid-turn";
 
-pub fn run(dir: Option<PathBuf>) -> u8 {
+pub fn run(dir: Option<PathBuf>, json: bool) -> u8 {
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "turnwal-demo-{}-{}",
@@ -19,7 +20,7 @@ pub fn run(dir: Option<PathBuf>) -> u8 {
             turnwal::event::now_ms()
         ))
     });
-    match demo(&dir) {
+    match demo(&dir, json) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("turnwal demo: {e}");
@@ -28,12 +29,20 @@ pub fn run(dir: Option<PathBuf>) -> u8 {
     }
 }
 
-fn demo(dir: &Path) -> Result<(), String> {
+fn demo(dir: &Path, json: bool) -> Result<(), String> {
+    // The story in words, unless --json asked for one JSON object at the end instead.
+    macro_rules! say {
+        ($($t:tt)*) => {
+            if !json {
+                println!($($t)*);
+            }
+        };
+    }
     let exe = std::env::current_exe().map_err(|e| format!("finding own executable: {e}"))?;
-    println!("turnwal demo — journal in {}\n", dir.display());
-    println!("1. A child process plays an agent: user prompts, streamed thinking and text,");
-    println!("   tool calls with tool_run ledger entries, usage per model call. Each event is");
-    println!("   appended as it happens (sync policy: batch, 5 ms); after turn 2 it compacts.");
+    say!("turnwal demo — journal in {}\n", dir.display());
+    say!("1. A child process plays an agent: user prompts, streamed thinking and text,");
+    say!("   tool calls with tool_run ledger entries, usage per model call. Each event is");
+    say!("   appended as it happens (sync policy: batch, 5 ms); after turn 2 it compacts.");
     let mut child = Command::new(exe)
         .arg("demo-writer")
         .arg(dir)
@@ -61,7 +70,7 @@ fn demo(dir: &Path) -> Result<(), String> {
         } else if line == MID_TURN {
             mid_turn_acks = 1;
         } else if let Some(rest) = line.strip_prefix("compacted ") {
-            println!("   After turn 2 the writer compacted its log into {rest}.");
+            say!("   After turn 2 the writer compacted its log into {rest}.");
         }
         // Kill a few events into the third turn: the assistant is streaming and a tool call
         // has been issued but not answered.
@@ -75,41 +84,44 @@ fn demo(dir: &Path) -> Result<(), String> {
     let status = child
         .wait()
         .map_err(|e| format!("waiting for the writer: {e}"))?;
-    println!(
+    say!(
         "\n2. SIGKILL sent mid-turn ({status}). Last event the writer saw acknowledged: seq {acked};"
     );
-    println!("   durable (fsynced) through seq {durable}.\n");
+    say!("   durable (fsynced) through seq {durable}.\n");
 
     let (journal, report) =
         Journal::open(dir, Options::default()).map_err(|e| format!("reopening: {e}"))?;
-    println!("3. Reopened. Recovery report:");
-    println!(
+    say!("3. Reopened. Recovery report:");
+    say!(
         "   status        {}",
         super::verify::status_name(report.status)
     );
-    println!("   decision      {} ({:?})", report.case, report.action);
-    println!(
+    say!("   decision      {} ({:?})", report.case, report.action);
+    say!(
         "   records       {} (last seq {})",
-        report.records, report.last_seq
+        report.records,
+        report.last_seq
     );
     if let Some(snap) = &report.snapshot {
-        println!(
+        say!(
             "   snapshot      {} (through seq {}, {} records)",
-            snap.file, snap.through_seq, snap.records
+            snap.file,
+            snap.through_seq,
+            snap.records
         );
     }
-    println!("   segments      {} (after the snapshot)", report.segments);
-    println!("   torn bytes    {}", report.torn_bytes);
+    say!("   segments      {} (after the snapshot)", report.segments);
+    say!("   torn bytes    {}", report.torn_bytes);
     if let Some(q) = &report.quarantine {
-        println!("   quarantine    {q}");
+        say!("   quarantine    {q}");
     }
     let lost = acked.saturating_sub(report.last_seq);
-    println!("   acknowledged events lost: {lost}");
+    say!("   acknowledged events lost: {lost}");
     let s = journal.session().after_crash();
-    println!("\n4. Session {}:", s.id);
-    println!("   messages      {}", s.messages.len());
+    say!("\n4. Session {}:", s.id);
+    say!("   messages      {}", s.messages.len());
     for m in &s.messages {
-        println!(
+        say!(
             "     {:<10} {:<9} {:?} seq {}..{}",
             m.id,
             m.role.as_str(),
@@ -118,47 +130,57 @@ fn demo(dir: &Path) -> Result<(), String> {
             m.last_seq
         );
     }
-    println!("   turns");
+    say!("   turns");
     for t in &s.turns {
-        println!("     turn {:<3} {:?}", t.turn, t.state);
+        say!("     turn {:<3} {:?}", t.turn, t.state);
     }
     match s.open_turn {
-        Some(t) => println!("   open turn     {t} (interrupted by the crash)"),
-        None => println!("   open turn     none"),
+        Some(t) => say!("   open turn     {t} (interrupted by the crash)"),
+        None => say!("   open turn     none"),
     }
-    println!("   tool calls");
+    say!("   tool calls");
     for c in &s.tool_calls {
-        println!("     {:<8} {:<12} {:?}", c.call_id, c.name, c.state);
+        say!("     {:<8} {:<12} {:?}", c.call_id, c.name, c.state);
     }
-    println!("   usage by model");
+    say!("   usage by model");
     for (model, u) in &s.usage_by_model {
-        println!(
+        say!(
             "     {model:<18} calls {:>2}  input {:>6}  output {:>5}  cost {:?}",
-            u.calls, u.input, u.output, u.cost
+            u.calls,
+            u.input,
+            u.output,
+            u.cost
         );
     }
     let r = journal
         .repair_dangling_tool_calls()
         .map_err(|e| format!("repairing dangling tool calls: {e}"))?;
-    println!("\n5. Resume: repair_dangling_tool_calls (nothing is re-run):");
+    say!("\n5. Resume: repair_dangling_tool_calls (nothing is re-run):");
     for a in &r.answered {
-        println!(
+        say!(
             "     {:<8} {:<12} was {:<11} answered as aborted by {} (seq {})",
-            a.call_id, a.name, a.was, a.message_id, a.seq
+            a.call_id,
+            a.name,
+            a.was,
+            a.message_id,
+            a.seq
         );
     }
     for (turn, seq) in &r.ended_turns {
-        println!("     turn {turn:<3} ended as interrupted (seq {seq})");
+        say!("     turn {turn:<3} ended as interrupted (seq {seq})");
     }
     if r.is_empty() {
-        println!("     nothing dangled");
+        say!("     nothing dangled");
     }
     let c = journal.compact().map_err(|e| format!("compacting: {e}"))?;
-    println!(
+    say!(
         "\n6. Compacted the recovered session into {}: {} records, {} messages, {} bytes;",
-        c.snapshot, c.records, c.messages, c.bytes
+        c.snapshot,
+        c.records,
+        c.messages,
+        c.bytes
     );
-    println!(
+    say!(
         "   appends were held for {} µs of its {} µs; {} segment(s) and {} older snapshot(s) removed.",
         c.hold_us,
         c.total_us,
@@ -166,10 +188,37 @@ fn demo(dir: &Path) -> Result<(), String> {
         c.removed_snapshots.len()
     );
     journal.close().map_err(|e| format!("closing: {e}"))?;
+    if json {
+        let doc = json!({
+            "dir": dir.display().to_string(),
+            "killed_at": {"acknowledged": acked, "durable": durable},
+            "recovery": report,
+            "lost": lost,
+            "session": {
+                "id": s.id,
+                "messages": s.messages.len(),
+                "open_turn": s.open_turn,
+                "tool_calls": s.tool_calls.len(),
+            },
+            "repaired": {
+                "answered": r.answered.iter().map(|a| json!({
+                    "call_id": a.call_id, "name": a.name, "was": a.was,
+                    "message_id": a.message_id, "seq": a.seq,
+                })).collect::<Vec<_>>(),
+                "ended_turns": r.ended_turns.iter()
+                    .map(|(turn, seq)| json!({"turn": turn, "seq": seq}))
+                    .collect::<Vec<_>>(),
+            },
+            "compaction": c,
+        });
+        if crate::ui::print_json("demo", &doc).is_err() {
+            return Err("writing stdout failed".into());
+        }
+    }
     if lost > 0 {
         return Err(format!("{lost} acknowledged events were lost"));
     }
-    println!(
+    say!(
         "\nNothing acknowledged was lost. Inspect with: jq -c . {}",
         dir.join(&c.snapshot).display()
     );

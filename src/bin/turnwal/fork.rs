@@ -1,14 +1,18 @@
 //! `turnwal fork PARENT CHILD --at SEQ`: a new session from the parent's state at SEQ.
 //!
-//! Prints one JSON object `{"session", "fork_of": {"session", "seq"}, "last_seq"}`. Exit 0
-//! done, 1 refused (the seq, the parent or the child directory does not allow it), 2 error.
+//! Prints one JSON object `{"session", "fork_of": {"session", "seq"}, "last_seq"}` with
+//! `--json` or when stdout is not a terminal; on a terminal, a sentence. Exit 0 done, 1 refused
+//! (the seq, the parent or the child directory does not allow it), 2 error.
 
 use std::path::Path;
 
 use serde_json::json;
 use turnwal::{CompactionPolicy, Error, Journal, Options};
 
-pub fn run(parent: &Path, child: &Path, at: u64) -> u8 {
+use crate::ui::{self, Tone, Ui};
+
+pub fn run(parent: &Path, child: &Path, at: u64, json: bool) -> u8 {
+    let json = ui::json_unless_terminal(json);
     let opts = Options {
         compaction: CompactionPolicy::manual(),
         ..Options::default()
@@ -35,6 +39,22 @@ pub fn run(parent: &Path, child: &Path, at: u64) -> u8 {
         eprintln!("turnwal fork: {e}");
         return 2;
     }
-    println!("{doc}");
-    0
+    let printed = if json {
+        ui::print_json("fork", &doc)
+    } else {
+        let ui = Ui::stdout();
+        ui::write_stdout(
+            "fork",
+            &format!(
+                "{} {} (session {}) from {} at seq {}; its next event will be seq {}\n",
+                ui.paint("forked", Tone::Good),
+                child.display(),
+                s.id,
+                parent.display(),
+                at,
+                s.last_seq + 1
+            ),
+        )
+    };
+    ui::exit(printed, 0)
 }

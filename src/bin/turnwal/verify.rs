@@ -4,60 +4,73 @@ use std::path::Path;
 
 use turnwal::{Journal, Options, Status};
 
+use crate::ui::{self, Tone, Ui};
+
 pub fn run(dir: &Path, json: bool) -> u8 {
-    let view = match Journal::open_read_only(dir, &Options::default()) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("turnwal verify: {e}");
-            return 2;
-        }
-    };
-    let r = &view.report;
-    if json {
-        match serde_json::to_string(r) {
-            Ok(doc) => println!("{doc}"),
+    let view = {
+        let _progress = ui::Progress::start("verifying", dir);
+        match Journal::open_read_only(dir, &Options::default()) {
+            Ok(v) => v,
             Err(e) => {
                 eprintln!("turnwal verify: {e}");
                 return 2;
             }
         }
+    };
+    let r = &view.report;
+    if json {
+        if let Err(code) = ui::print_json("verify", r) {
+            return code;
+        }
     } else {
-        println!("status      {}", status_name(r.status));
-        println!("records     {}", r.records);
-        println!("last_seq    {}", r.last_seq);
-        println!("watermark   {}", r.max_watermark);
+        let mut out = String::new();
+        let tone = match r.status {
+            Status::Clean => Tone::Good,
+            Status::TornTail => Tone::Warn,
+            Status::Corrupt => Tone::Bad,
+        };
+        out += &format!(
+            "status      {}\n",
+            Ui::stdout().paint(status_name(r.status), tone)
+        );
+        out += &format!("records     {}\n", r.records);
+        out += &format!("last_seq    {}\n", r.last_seq);
+        out += &format!("watermark   {}\n", r.max_watermark);
         if let Some(s) = &r.snapshot {
-            println!(
-                "snapshot    {} (through seq {}, {} records, {} bytes)",
+            out += &format!(
+                "snapshot    {} (through seq {}, {} records, {} bytes)\n",
                 s.file, s.through_seq, s.records, s.bytes
             );
         }
-        println!("segments    {}", r.segments);
+        out += &format!("segments    {}\n", r.segments);
         for i in &r.ignored_snapshots {
-            println!("ignored     {}: {}", i.file, i.reason);
+            out += &format!("ignored     {}: {}\n", i.file, i.reason);
         }
-        println!("torn_bytes  {}", r.torn_bytes);
+        out += &format!("torn_bytes  {}\n", r.torn_bytes);
         let resume = &r.resume;
         if let Some(t) = resume.open_turn {
-            println!("open turn   {t}");
+            out += &format!("open turn   {t}\n");
         }
         for m in &resume.partial_messages {
-            println!(
-                "partial     message {} (seq {}..{}) {}",
+            out += &format!(
+                "partial     message {} (seq {}..{}) {}\n",
                 m.id, m.first_seq, m.last_seq, m.status
             );
         }
         for c in &resume.pending_tool_calls {
-            println!(
-                "pending     tool call {} ({}) {}",
+            out += &format!(
+                "pending     tool call {} ({}) {}\n",
                 c.call_id, c.name, c.state
             );
         }
         for p in &r.problems {
-            println!(
-                "problem     {} at offset {}: {} ({})",
+            out += &format!(
+                "problem     {} at offset {}: {} ({})\n",
                 p.file, p.offset, p.reason, p.kind
             );
+        }
+        if let Err(code) = ui::write_stdout("verify", &out) {
+            return code;
         }
     }
     match r.status {
