@@ -967,7 +967,6 @@ fn turnwal(args: &[&str], stdin: Option<&str>) -> (u8, String, String) {
 }
 
 #[test]
-#[ignore = "needs `import` registered in src/bin/turnwal/main.rs; remove this line once it is"]
 fn cli_import_json_human_and_exit_codes() {
     let tmp = tempfile::tempdir().unwrap();
     let file =

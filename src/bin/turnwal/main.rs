@@ -1,5 +1,5 @@
 //! The `turnwal` command line. Contract (EVENTS.md): `append`, `export`, `verify`; plus
-//! `inspect`, `stats`, `compact`, `repair`, `fork`, `tail` and `demo`.
+//! `inspect`, `stats`, `import`, `compact`, `repair`, `fork`, `tail` and `demo`.
 //! Every error exits non-zero with a message on stderr; `--json` works on every command.
 
 mod append;
@@ -7,6 +7,7 @@ mod compact;
 mod demo;
 mod export;
 mod fork;
+mod import;
 mod inspect;
 mod repair;
 mod stats;
@@ -39,6 +40,7 @@ Examples:
   turnwal demo                                  # a session killed with kill -9, recovered
   turnwal inspect ./s1                          # files, seq ranges, watermarks, lock holder
   turnwal stats ./s1                            # turns, messages, tool calls, usage, cost
+  turnwal import ./s2 ~/.claude/projects/-home-me-app/7f3c2a91.jsonl
   turnwal export ./s1 --format openai > messages.json
   turnwal verify ./s1 --json | jq .status";
 
@@ -324,6 +326,40 @@ Examples:
         #[arg(long)]
         takeover: bool,
     },
+    /// Import a session from another tool (Claude Code, Codex, OpenAI, Anthropic) into a new
+    /// journal.
+    #[command(after_help = "\
+Formats: openai-chat (a JSON array of chat-completions messages, a request with `messages`, or
+JSONL), openai-responses (Responses API items), anthropic (a Messages request or response),
+claude-code (a session JSONL from ~/.claude/projects/...; its per-block lines are merged by
+message id and its repeated usage counted once per request), codex (a Codex CLI rollout JSONL:
+session_meta, response_item, event_msg token counts, compacted). `auto` detects the format.
+
+Output: aligned key/value lines; with --json one object {dir, session, format,
+source_session_id, events, messages, tool_calls, turns, last_seq, skipped:[{line, reason}],
+ignored:{kind: count}}.
+
+Exit codes: 0 imported, 1 bad input (the line is named and nothing is created; with
+--skip-bad-lines the rest is imported and it still exits 1) or a format not detected, 2 error
+(the directory exists and is not empty, I/O).
+
+Examples:
+  turnwal import ./s1 ~/.claude/projects/-home-me-app/7f3c2a91.jsonl
+  turnwal import ./s2 --from codex ~/.codex/sessions/2025/10/16/rollout-1.jsonl --json
+  turnwal import ./s3 --from openai-chat messages.json && turnwal export ./s3 --format anthropic")]
+    Import {
+        /// Journal directory to create (must not exist, or be empty).
+        dir: PathBuf,
+        /// Source format (`auto`: detect it).
+        #[arg(long, value_name = "FORMAT", default_value = "auto",
+              value_parser = clap::builder::PossibleValuesParser::new(import::FORMAT_NAMES))]
+        from: String,
+        /// Input file (`-` or absent: stdin).
+        file: Option<PathBuf>,
+        /// Import around bad lines (listed; exit 1) instead of refusing the input.
+        #[arg(long)]
+        skip_bad_lines: bool,
+    },
     /// Start a new session from another one's state at a seq (resume-and-branch).
     ///
     /// Reads the parent only (a live writer may keep appending to it). The child records
@@ -409,6 +445,12 @@ fn main() -> ExitCode {
         Command::Tail { dir, follow, from } => tail::run(&dir, follow, from),
         Command::Compact { dir, takeover } => compact::run(&dir, takeover, json),
         Command::Fork { parent, child, at } => fork::run(&parent, &child, at, json),
+        Command::Import {
+            dir,
+            from,
+            file,
+            skip_bad_lines,
+        } => import::run(&dir, &from, file.as_deref(), json, skip_bad_lines),
         Command::Demo { dir } => demo::run(dir, json),
         Command::DemoWriter { dir } => demo::writer(&dir),
     };
