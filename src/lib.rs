@@ -1,29 +1,115 @@
-//! # turnwal
+//! A crash-safe write-ahead turn journal for AI-agent chat sessions: an agent harness appends
+//! every message, streaming delta, tool-call event and token-usage event as it happens, and
+//! turnwal keeps them in a checksummed, segment-structured log with batched fsyncs. After
+//! `kill -9`, an OOM kill or a power cut, opening the journal gives the session back exactly as
+//! far as it was durable — never a hole, never garbage, never an older conversation.
 //!
-//! A crash-safe write-ahead turn journal for AI-agent chat sessions. An agent harness appends
-//! every message, streaming delta, tool event and usage event as it happens; each goes into a
-//! checksummed, group-committed segment log; opening the journal after `kill -9` or a power cut
-//! replays it, cutting only a tail it can prove was never acknowledged.
+//! # The durability contract
 //!
-//! ```no_run
-//! use turnwal::{Journal, Options, SyncPolicy};
+//! - **When [`Journal::append`] returns `Ok`, the event is in the kernel**, under every
+//!   [`SyncPolicy`]: it survives `kill -9`, an OOM kill, a panic or a closed terminal.
+//! - **Durable against power loss** is a second, later point: every event at or below
+//!   [`Journal::durable_seq`]. When an event gets there depends on the policy
+//!   ([`Options::sync`]):
+//!
+//!   | [`SyncPolicy`] | when `append` returns, the event is | durable against power loss |
+//!   |---|---|---|
+//!   | `Always` | durable | before `append` returns (concurrent appenders share one `fdatasync`) |
+//!   | `Batch { max_delay, max_bytes }` (the default: 5 ms, 1 MiB) | in the kernel | within `max_delay`, or as soon as `max_bytes` are unsynced, by a background sync |
+//!   | `Never` | in the kernel | at [`Journal::sync`], a segment rotation or [`Journal::close`] |
+//!
+//!   Under any policy, [`Journal::append_durable`], [`Journal::sync`] and
+//!   [`Journal::wait_durable`] return only once what they name is durable: call them before
+//!   you tell anyone a turn is saved, or before a tool with side effects runs.
+//! - **Prefix integrity.** After any crash the journal reads back as events `1..=n` exactly as
+//!   appended, for some `n` at least the durable point: contiguous seqs, no duplicates, nothing
+//!   that was not appended.
+//! - **A torn tail is cut only when it is provably unacknowledged**: a write the crash
+//!   interrupted at the end of the last segment, above every durable watermark on disk.
+//!   [`Journal::open`] cuts it, keeps its bytes in a `quarantine-*` file, and says so in the
+//!   [`RecoveryReport`].
+//! - **Corruption is refused, never guessed around.** Damage anywhere else (acknowledged data,
+//!   a sealed segment, a gap in the seqs) makes [`Journal::open`] fail with
+//!   [`Error::Refused`] and change nothing. [`Journal::open_read_only`] still reads the valid
+//!   prefix; salvage ([`Journal::salvage`], [`Journal::repair_salvage`], [`Mode::Salvage`]) is
+//!   a separate, explicit act that keeps the damaged bytes and reports exactly which seqs were
+//!   lost.
+//! - **Fail-stop.** A failed write or fsync is never retried: the journal is poisoned, every
+//!   waiter gets the error, and reopening recovers from what is on disk.
+//! - **One writer, lock-free readers.** [`Journal::open`] takes an exclusive lock on the
+//!   directory; a second writer gets [`turnwal_journal::Error::Locked`] naming the holder (pid,
+//!   host, since when). Readers ([`Journal::open_read_only`], [`Tail`], [`Store::list`]) take
+//!   no lock, change no byte, and see a consistent prefix while the writer appends and
+//!   compacts.
+//! - **Crash-safe compaction** ([`Journal::compact`], [`CompactionPolicy`]): a crash at any
+//!   step leaves the session before or after it, never less; a snapshot that would hold fewer
+//!   messages than the log is refused.
+//! - **Private by default**: files `0600`, directories `0700`, symlinks never followed, no path
+//!   outside the journal directory touched.
+//!
+//! # Quick start
+//!
+//! Events go in as JSON envelopes, `{"kind", "turn"?, "ts"?, "body"}` (the journal assigns
+//! the `seq`); see [`Journal::append_json`] for the kinds.
+//!
+//! ```
+//! use turnwal::{Journal, Options, Status, ToolCallState};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let opts = Options { sync: SyncPolicy::Always, ..Options::default() };
-//! let (journal, report) = Journal::open("sessions/abc", opts)?;
-//! println!("recovered {} events ({:?})", report.records, report.status);
+//! let tmp = tempfile::tempdir()?;
+//! let dir = tmp.path().join("session");
+//! let (journal, _) = Journal::open(&dir, Options::default())?; // creates it
 //! journal.append_json(r#"{"kind":"turn","turn":1,"body":{"event":"started"}}"#)?;
-//! journal.append_json(
-//!     r#"{"kind":"message","turn":1,"body":{"id":"m1","role":"user","parts":[{"type":"text","text":"hi"}]}}"#,
-//! )?;
+//! journal.append_json(r#"{"kind":"message","turn":1,"body":{"id":"u1","role":"user",
+//!     "parts":[{"type":"text","text":"What is in this directory?"}]}}"#)?;
+//! journal.append_json(r#"{"kind":"message","turn":1,"body":{"id":"a1","role":"assistant",
+//!     "parts":[{"type":"tool_call","call_id":"c1","name":"ls","arguments":"{}"}]}}"#)?;
+//! let durable = journal.sync()?; // seqs 1..=durable now survive a power cut
+//! drop(journal); // or a crash: appended events are in the kernel already
+//!
+//! // Reopen (after a restart, this is where recovery happens) and read the session.
+//! let (journal, report) = Journal::open(&dir, Options::default())?;
+//! assert_eq!((report.status, report.last_seq), (Status::Clean, durable));
 //! let session = journal.session();
-//! assert_eq!(session.messages.len(), 1);
-//! journal.close()?;
+//! assert_eq!(session.messages.len(), 2);
+//! assert_eq!(session.open_turn, Some(1)); // the turn never ended
+//! assert_eq!(session.tool_calls[0].state, ToolCallState::NotStarted);
+//! journal.close()?; // final fsync, releases the lock
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`turnwal_journal`] is the write path (format, storage seam, writer, group commit),
-//! [`turnwal_replay`] the read path (scan, recovery table, session fold). This crate joins them.
+//! # Map of the crate
+//!
+//! - [`Journal`]: one session's journal: [`open`](Journal::open) (with recovery), append,
+//!   sync, read the [`Session`], [`compact`](Journal::compact), [`close`](Journal::close).
+//! - [`Store`]: many sessions under one root directory, one journal per session id: create,
+//!   open, list (damaged ones included, with their status), fork, delete.
+//! - [`Tail`]: follows a journal from another thread or process, yielding each durable event
+//!   once.
+//! - [`Mode`] and [`RecoveryReport`]: what an open does with damage ([`Options::recovery`]),
+//!   and what it found and did (the stable JSON of `turnwal verify --json`).
+//! - [`Journal::fork`]: a new session that starts from another one's state at a seq.
+//! - [`Journal::repair_dangling_tool_calls`]: answers the tool calls a crash left unanswered,
+//!   so a provider accepts the history again.
+//! - [`provider`]: the session as the message list OpenAI chat completions or Anthropic
+//!   Messages accept on resume.
+//! - [`import`]: sessions from OpenAI chat and Responses, Anthropic Messages, Claude Code and
+//!   Codex CLI, into a new journal.
+#![cfg_attr(
+    feature = "sim",
+    doc = "- [`storage::sim`]: a simulated, power-cut-capable file system (cargo feature `sim`), \
+           to crash-test a harness built on turnwal through [`Options::storage`]."
+)]
+#![cfg_attr(
+    not(feature = "sim"),
+    doc = "- `storage::sim`: a simulated, power-cut-capable file system (cargo feature `sim`), \
+           to crash-test a harness built on turnwal through [`Options::storage`]."
+)]
+//! - [`turnwal_journal`] (the write path: record format, segments, storage seam, writer, group
+//!   commit) and [`turnwal_replay`] (the read path: scan, recovery table, session fold,
+//!   snapshots): the crates this one joins; most users need neither directly.
+
+#![deny(missing_docs)]
 
 mod compaction;
 mod error;

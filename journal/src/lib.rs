@@ -5,6 +5,8 @@
 //! with group commit ([`writer`], [`group_commit`]) and the writer lock ([`lock`]).
 //! The on-disk format is specified in `journal/FORMAT.md`.
 
+#![deny(missing_docs)]
+
 pub mod body;
 pub mod codec;
 pub mod error;

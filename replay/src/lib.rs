@@ -6,6 +6,8 @@
 //! [`compact`] installs a snapshot crash-safely and removes what it covers; [`salvage`] reads
 //! every valid record of a damaged journal, past the damage, and says what was lost.
 
+#![deny(missing_docs)]
+
 pub mod compact;
 pub mod recover;
 pub mod salvage;
