@@ -156,20 +156,45 @@ use turnwal_replay::recover::{self, apply_cut};
 use turnwal_replay::scan::{self, DirScan, Stop};
 use turnwal_replay::snapshot::{self, Snapshot};
 
-/// How to open a journal.
+/// How to open a journal: [`Journal::open`], [`Journal::open_read_only`], [`Store::open`],
+/// [`Tail::new`] and the rest all take one.
+///
+/// Start from [`Options::default`] and change what you need:
+///
+/// ```
+/// use std::time::Duration;
+/// use turnwal::{CompactionPolicy, Mode, Options, SyncPolicy};
+///
+/// let opts = Options {
+///     // Durable against power loss within 20 ms of each append.
+///     sync: SyncPolicy::Batch { max_delay: Duration::from_millis(20), max_bytes: 4 << 20 },
+///     // Refuse to open with any damage, even a torn tail.
+///     recovery: Mode::Strict,
+///     // Also compact into one snapshot file when the journal is closed.
+///     compaction: CompactionPolicy { on_close: true, ..CompactionPolicy::default() },
+///     ..Options::default()
+/// };
+/// # let _ = opts;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Create the journal if the directory holds none (default: true).
+    /// Create the journal if the directory holds none (default: true). A new journal is only
+    /// created in a missing or empty directory.
     pub create: bool,
-    /// Durability policy (default: batch, 5 ms / 1 MiB).
+    /// When appended events become durable against power loss (default:
+    /// [`SyncPolicy::Batch`], 5 ms / 1 MiB). Under every policy an event is in the kernel
+    /// (`kill -9` safe) when `append` returns.
     pub sync: SyncPolicy,
-    /// Segment size, pre-write size, record size limit.
+    /// Segment size, pre-write size, record size limit. Its `sync` field is ignored: the
+    /// journal uses [`Options::sync`].
     pub writer: WriterOptions,
-    /// Recovery mode (default: tolerate a proven torn tail).
+    /// What an open does with damage (default: [`Mode::TolerateTornTail`], cut a proven torn
+    /// tail and refuse corruption).
     pub recovery: Mode,
-    /// The file system (default: the real one).
+    /// The file system (default: [`RealFs`]; the simulated one of `storage::sim` for crash
+    /// tests).
     pub storage: Arc<dyn Storage>,
-    /// Session id for a new journal (default: random).
+    /// Session id for a new journal (default: random). Ignored when the journal exists.
     pub session_id: Option<SessionId>,
     /// When to compact the log into a snapshot (default: automatically, see
     /// [`CompactionPolicy`]).
@@ -195,8 +220,35 @@ impl Default for Options {
     }
 }
 
-/// An open journal with its single writer. `Sync`: share it between threads to append
-/// concurrently; `Always` appenders then share fsyncs.
+/// An open journal: one session, its single writer, and the materialised session kept up to
+/// date as events are appended.
+///
+/// Get one with [`Journal::open`] (or [`Store::create`] / [`Store::open_session`]). It holds
+/// the directory's writer lock until it is closed or dropped. It is `Sync`: share it between
+/// threads (by reference or in an [`Arc`]) to append concurrently; each append gets the next
+/// seq, and under [`SyncPolicy::Always`] concurrent appenders share one fsync.
+///
+/// ```
+/// use turnwal::{Journal, Options};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// let (journal, _) = Journal::open(tmp.path().join("s"), Options::default())?;
+/// let journal = &journal;
+/// let seqs = std::thread::scope(|s| {
+///     let workers: Vec<_> = (0..4)
+///         .map(|i| s.spawn(move || {
+///             let line = format!(r#"{{"kind":"meta","body":{{"worker-{i}":"done"}}}}"#);
+///             journal.append_json(&line)
+///         }))
+///         .collect();
+///     workers.into_iter().map(|w| w.join().unwrap()).collect::<turnwal::Result<Vec<u64>>>()
+/// })?;
+/// assert_eq!(seqs.len(), 4);
+/// assert_eq!(journal.last_seq(), 5); // the session event, then four appends
+/// assert_eq!(journal.session().meta.len(), 4);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Journal {
     inner: Arc<Inner>,
@@ -217,8 +269,8 @@ struct Inner {
     compaction: compaction::State,
 }
 
-/// A read-only view: the newest snapshot and the valid prefix of the log after it, folded, and
-/// the report. Never changes a byte.
+/// What [`Journal::open_read_only`] read: the newest snapshot and the valid prefix of the log
+/// after it, folded, and the report. Reading it never changed a byte.
 #[derive(Debug)]
 pub struct ReadOnly {
     /// Every stored event in seq order: the snapshot's (superseded events are no longer
@@ -445,8 +497,35 @@ impl Journal {
     /// recovery table (cutting a proven torn tail into quarantine), finishes a compaction that
     /// crashed before deleting what it covered, and resumes appending after the last event.
     ///
-    /// Fails with [`Error::Refused`] on corruption (or any damage in `Strict` mode) without
-    /// changing anything, and with `Locked` naming the holder if another writer has it.
+    /// Returns the journal and the [`RecoveryReport`] of what the open found and did. Fails with
+    /// [`Error::Refused`] on corruption (or on any damage in [`Mode::Strict`]) without changing
+    /// anything, and with [`turnwal_journal::Error::Locked`], naming the holder, while another
+    /// writer has the journal. In [`Mode::Salvage`] a corrupt journal is salvaged instead (see
+    /// [`Journal::repair_salvage`]).
+    ///
+    /// ```
+    /// use turnwal::{Error, Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let tmp = tempfile::tempdir()?;
+    /// let dir = tmp.path().join("session");
+    /// match Journal::open(&dir, Options::default()) {
+    ///     Ok((journal, report)) => {
+    ///         if let Some(file) = &report.quarantine {
+    ///             eprintln!("cut a torn tail of {} bytes, kept in {file}", report.torn_bytes);
+    ///         }
+    ///         // ... append ...
+    ///         journal.close()?;
+    ///     }
+    ///     Err(Error::Refused { file, offset, reason, .. }) => {
+    ///         // Acknowledged data is damaged: nothing was changed. Read what is valid with
+    ///         // `Journal::open_read_only`, or salvage with `Journal::repair_salvage`.
+    ///         eprintln!("refused: {file} at {offset}: {reason}");
+    ///     }
+    ///     Err(e) => return Err(e.into()), // locked by another writer, I/O error, ...
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<(Journal, RecoveryReport)> {
         let dir = dir.as_ref();
         let storage = Arc::clone(&opts.storage);
@@ -637,6 +716,28 @@ impl Journal {
     /// corrupt journal too: returns the valid prefix and a report that says what is wrong.
     /// Safe while a writer appends and compacts: it sees a consistent prefix (if a compaction
     /// removes files between listing and reading, it reads again).
+    ///
+    /// The session is read as after a crash: a message still streaming is `Interrupted`. In
+    /// [`Mode::Salvage`] it shows what a salvage would keep, and still changes nothing.
+    ///
+    /// ```
+    /// use turnwal::{Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let dir = tmp.path().join("s");
+    /// let (writer, _) = Journal::open(&dir, Options::default())?;
+    /// writer.append_json(r#"{"kind":"meta","body":{"title":"Fix the build"}}"#)?;
+    ///
+    /// // Another thread or process, while the writer holds the lock:
+    /// let ro = Journal::open_read_only(&dir, &Options::default())?;
+    /// assert_eq!(ro.session.meta["title"], r#""Fix the build""#);
+    /// assert_eq!(ro.report.status, turnwal::Status::Clean);
+    /// for (seq, event) in &ro.events {
+    ///     println!("{seq} {}", event.kind.name());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn open_read_only(dir: impl AsRef<Path>, opts: &Options) -> Result<ReadOnly> {
         let dir = dir.as_ref();
         let st = opts.storage.as_ref();
@@ -667,6 +768,24 @@ impl Journal {
     ///
     /// Refused with nothing written: `session` events, deltas for a message that already has its
     /// final form, records over the size limit. A failed write poisons the journal.
+    ///
+    /// Build the event from an envelope with [`Event::from_envelope`] (or append the text
+    /// directly with [`Journal::append_json`]):
+    ///
+    /// ```
+    /// use turnwal::{Event, Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = Journal::open(tmp.path().join("s"), Options::default())?;
+    /// let line = r#"{"kind":"usage","turn":1,"body":{"call_key":"req-1","model":"gpt-5",
+    ///     "input":{"total":1200,"cache_read":1000},"output":{"total":80}}}"#;
+    /// let event = Event::from_envelope(line, turnwal::event::now_ms())?;
+    /// let seq = journal.append(&event)?;
+    /// assert_eq!(seq, 2); // seq 1 is the journal's own `session` event
+    /// assert_eq!(journal.session().usage_total.input, 1200);
+    /// # Ok(()) }
+    /// ```
     pub fn append(&self, event: &Event) -> Result<u64> {
         self.append_shared(event, || Arc::new(event.clone()))
     }
@@ -704,46 +823,177 @@ impl Journal {
         Ok(seq)
     }
 
-    /// Parses one JSON envelope (EVENTS.md; no `seq`) and appends it.
+    /// Parses one JSON envelope and appends it, as [`Journal::append`] does. Returns its seq.
+    ///
+    /// An envelope is one JSON object: `kind` (required), `turn` (a number; required for
+    /// `turn` events), `ts` (RFC 3339; stamped now if absent) and `body` (an object). `seq` must
+    /// be absent: the journal assigns it. The body is stored as it came (whitespace removed)
+    /// and exported JSON-equal. The kinds:
+    ///
+    /// | kind | body | meaning |
+    /// |---|---|---|
+    /// | `meta` | any object | merged key by key into the session metadata; `null` deletes a key |
+    /// | `turn` | `{event: started\|completed\|interrupted\|aborted\|failed, reason?}` | a turn's lifecycle |
+    /// | `message` | `{id, role: system\|developer\|user\|assistant\|tool, parts?, ...}` | a message; a later one with the same `id` supersedes it (the final form of a streamed message) |
+    /// | `delta` | `{message_id, index, type: text\|thinking\|tool_call, text?, arguments?, call_id?, name?}` | a streamed fragment of part `index` of a message |
+    /// | `usage` | `{call_key, model, input: {total, ...}, output: {total, ...}, cost?, final?}` | token usage of one model call, idempotent per `call_key` |
+    /// | `tool_run` | `{call_id, event: started\|finished}` | the tool ledger: tells a call that never ran from one that may have had its effect |
+    /// | `rewind` | `{to_seq, reason?}` | messages appended after `to_seq` leave the active conversation |
+    /// | `compaction` | `{summary_message_id, through_seq, reason?}` | an agent-level context boundary (like `/compact`) |
+    /// | `x-<name>` | any object | an extension: stored and exported verbatim |
+    ///
+    /// Message parts turnwal reads are `{"type":"tool_call","call_id","name","arguments"}` and
+    /// `{"type":"tool_result","call_id","content","is_error"?,"outcome"?}`; every other part
+    /// (text, images, thinking with its signature, provider items) is carried verbatim.
+    ///
+    /// Bad input is refused with the field named, and nothing is written:
+    ///
+    /// ```
+    /// use turnwal::{Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = Journal::open(tmp.path().join("s"), Options::default())?;
+    /// // Stream an answer, then append its final form (which supersedes the deltas).
+    /// for text in ["Hel", "lo"] {
+    ///     journal.append_json(&format!(r#"{{"kind":"delta","turn":1,"body":{{"message_id":"a1",
+    ///         "index":0,"type":"text","text":"{text}"}}}}"#))?;
+    /// }
+    /// journal.append_json(r#"{"kind":"message","turn":1,"body":{"id":"a1","role":"assistant",
+    ///     "parts":[{"type":"text","text":"Hello"}]}}"#)?;
+    ///
+    /// let refused = journal.append_json(r#"{"kind":"message","body":{"id":"m2"}}"#);
+    /// assert!(refused.unwrap_err().to_string().contains("body.role"));
+    /// assert_eq!(journal.last_seq(), 4);
+    /// # Ok(()) }
+    /// ```
     pub fn append_json(&self, line: &str) -> Result<u64> {
         // Parsed here, so the fold can keep this very event instead of a copy.
         let event = Arc::new(Event::from_envelope(line, event::now_ms())?);
         self.append_shared(&event, || Arc::clone(&event))
     }
 
-    /// Appends and waits until the event is durable, whatever the policy.
+    /// Appends and waits until the event is durable against power loss, whatever the policy.
+    /// Use it for the events a promise hangs on: a `tool_run started` before a tool with side
+    /// effects runs, the end of a turn before it is reported saved.
+    ///
+    /// ```
+    /// use turnwal::{Event, Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = Journal::open(tmp.path().join("s"), Options::default())?;
+    /// let started = r#"{"kind":"tool_run","turn":1,"body":{"call_id":"c1","event":"started"}}"#;
+    /// let event = Event::from_envelope(started, turnwal::event::now_ms())?;
+    /// let seq = journal.append_durable(&event)?;
+    /// assert!(journal.durable_seq() >= seq);
+    /// // ... now run the tool ...
+    /// # Ok(()) }
+    /// ```
     pub fn append_durable(&self, event: &Event) -> Result<u64> {
         let seq = self.append(event)?;
         self.inner.writer.wait_durable(seq)?;
         Ok(seq)
     }
 
-    /// Makes everything appended so far durable. Returns the durable watermark.
+    /// Makes everything appended so far durable against power loss. Returns the durable
+    /// watermark (at least the [`Journal::last_seq`] of when it was called).
+    ///
+    /// ```
+    /// use turnwal::{Journal, Options, SyncPolicy};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let opts = Options { sync: SyncPolicy::Never, ..Options::default() };
+    /// let (journal, _) = Journal::open(tmp.path().join("s"), opts)?;
+    /// let seq = journal.append_json(r#"{"kind":"meta","body":{"title":"t"}}"#)?;
+    /// assert!(journal.durable_seq() < seq); // in the kernel, not yet on the disk
+    /// assert_eq!(journal.sync()?, seq);
+    /// assert_eq!(journal.durable_seq(), seq);
+    /// # Ok(()) }
+    /// ```
     pub fn sync(&self) -> Result<u64> {
         Ok(self.inner.writer.sync()?)
     }
 
-    /// Highest seq that is durable against power loss.
+    /// Highest seq that is durable against power loss: every event at or below it survives a
+    /// power cut. See [`Journal::sync`] for an example.
     pub fn durable_seq(&self) -> u64 {
         self.inner.writer.durable_seq()
     }
 
-    /// Highest seq appended.
+    /// Highest seq appended (in the kernel; `kill -9` safe). Seq 1 is the journal's own
+    /// `session` event.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let (journal, _) = turnwal::Journal::open(tmp.path().join("s"), Default::default())?;
+    /// assert_eq!(journal.last_seq(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn last_seq(&self) -> u64 {
         self.inner.writer.last_seq()
     }
 
-    /// Blocks until `seq` is durable.
+    /// Blocks until `seq` is durable against power loss, leading a sync if none is in flight;
+    /// returns the durable watermark. Fails if `seq` was not appended or the journal is
+    /// poisoned.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = turnwal::Journal::open(tmp.path().join("s"), Default::default())?;
+    /// let end = journal.append_json(r#"{"kind":"turn","turn":1,"body":{"event":"completed"}}"#)?;
+    /// journal.wait_durable(end)?;
+    /// println!("turn 1 saved"); // now true even across a power cut
+    /// # Ok(()) }
+    /// ```
     pub fn wait_durable(&self, seq: u64) -> Result<u64> {
         Ok(self.inner.writer.wait_durable(seq)?)
     }
 
-    /// Blocks until the durable watermark passes `seen` or `timeout` elapses; returns it.
+    /// Blocks until the durable watermark passes `seen` or `timeout` elapses; returns the
+    /// watermark. For a thread that reports progress (as `turnwal append` prints
+    /// `{"durable_through": N}`) without syncing anything itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = turnwal::Journal::open(tmp.path().join("s"), Default::default())?;
+    /// let seen = journal.durable_seq();
+    /// journal.append_json(r#"{"kind":"meta","body":{"k":1}}"#)?;
+    /// // The default batch policy syncs within 5 ms.
+    /// let now = journal.wait_durable_after(seen, Duration::from_secs(5))?;
+    /// assert!(now > seen);
+    /// # Ok(()) }
+    /// ```
     pub fn wait_durable_after(&self, seen: u64, timeout: Duration) -> Result<u64> {
         Ok(self.inner.writer.wait_durable_after(seen, timeout)?)
     }
 
-    /// The materialised session as appended so far.
+    /// The materialised session as appended so far: messages in final form (or built from
+    /// their deltas), turns, tool calls with their state, usage per call and per model, merged
+    /// metadata. Messages a previous writer left streaming are `Interrupted`.
+    ///
+    /// ```
+    /// use turnwal::{MessageStatus, Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = Journal::open(tmp.path().join("s"), Options::default())?;
+    /// journal.append_json(r#"{"kind":"message","body":{"id":"u1","role":"user",
+    ///     "parts":[{"type":"text","text":"hi"}]}}"#)?;
+    /// journal.append_json(r#"{"kind":"delta","body":{"message_id":"a1","index":0,
+    ///     "type":"text","text":"Hel"}}"#)?;
+    /// let session = journal.session();
+    /// let last = &session.messages[1];
+    /// assert_eq!((last.id.as_str(), last.status), ("a1", MessageStatus::Partial));
+    /// assert_eq!(session.context().len(), 2); // what to send to the model
+    /// # Ok(()) }
+    /// ```
     pub fn session(&self) -> Session {
         let s = self.inner.fold().session();
         s.after_crash_at(self.inner.interrupted_through)
@@ -754,27 +1004,90 @@ impl Journal {
     /// appends waited). Waits for a background compaction in progress first. A snapshot that
     /// would hold fewer messages than the log is refused with [`CompactError::Shrink`] and
     /// nothing on disk changes.
+    ///
+    /// The snapshot, `snapshot-<through_seq>.jsonl`, is plain JSONL (a header line, one
+    /// envelope per line, a trailer with a CRC-32) that `jq` or any JSONL reader can open.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = turnwal::Journal::open(tmp.path().join("s"), Default::default())?;
+    /// journal.append_json(r#"{"kind":"message","body":{"id":"u1","role":"user","parts":[]}}"#)?;
+    /// let report = journal.compact()?;
+    /// assert_eq!((report.through_seq, report.messages), (2, 1));
+    /// assert!(journal.dir().join(&report.snapshot).exists());
+    /// assert!(journal.compact()?.skipped); // nothing new since
+    /// # Ok(()) }
+    /// ```
     pub fn compact(&self) -> Result<CompactionReport> {
         self.inner.compact()
     }
 
-    /// Compactions so far, the last report and the last background error.
+    /// Compactions so far, the last report and the last background error (a background
+    /// compaction has no caller to return its error to).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = turnwal::Journal::open(tmp.path().join("s"), Default::default())?;
+    /// journal.compact()?;
+    /// let status = journal.compaction_status();
+    /// assert_eq!(status.count, 1);
+    /// assert!(status.last_error.is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn compaction_status(&self) -> CompactionStatus {
         self.inner.compaction.status()
     }
 
-    /// Number of group-commit syncs so far.
+    /// Number of group-commit syncs so far (one `fdatasync` each, however many appends it
+    /// made durable).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = turnwal::Journal::open(tmp.path().join("s"), Default::default())?;
+    /// let before = journal.sync_count();
+    /// journal.append_json(r#"{"kind":"meta","body":{"k":1}}"#)?;
+    /// journal.sync()?;
+    /// assert!(journal.sync_count() > before);
+    /// # Ok(()) }
+    /// ```
     pub fn sync_count(&self) -> u64 {
         self.inner.writer.sync_count()
     }
 
-    /// The journal directory.
+    /// The journal directory, as given to [`Journal::open`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let dir = tmp.path().join("s");
+    /// let (journal, _) = turnwal::Journal::open(&dir, Default::default())?;
+    /// assert_eq!(journal.dir(), dir);
+    /// # Ok(()) }
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }
 
     /// Waits for a background compaction, compacts if the policy says `on_close`, syncs
-    /// everything, stops background work and releases the lock.
+    /// everything, stops background work and releases the lock. Returns the durable
+    /// watermark: everything appended.
+    ///
+    /// This is what a SIGTERM or SIGHUP handler should end with. Dropping a journal without
+    /// closing it loses nothing that was appended (it is in the kernel), but skips the final
+    /// fsync: events after the durable watermark survive a crash of the process, not a power
+    /// cut.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let (journal, _) = turnwal::Journal::open(tmp.path().join("s"), Default::default())?;
+    /// let seq = journal.append_json(r#"{"kind":"meta","body":{"k":1}}"#)?;
+    /// assert_eq!(journal.close()?, seq);
+    /// # Ok(()) }
+    /// ```
     pub fn close(self) -> Result<u64> {
         self.inner.compaction.join();
         let compacted = if self.inner.compaction.policy().on_close {
