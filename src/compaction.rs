@@ -1,15 +1,7 @@
 //! Compaction: folding the log behind the newest snapshot into a new one, on demand, in the
-//! background when the policy says so, and on close if configured.
-//!
-//! What a compaction holds, and for how long:
-//! - nothing, while it first syncs what is appended so far (appends go on meanwhile);
-//! - the journal's fold lock (every append waits) only while it seals the active segment and
-//!   takes the retained events: one segment rotation (trim + fdatasync of the old segment,
-//!   which by then holds little unsynced data; create + fdatasync + rename + directory fsync of
-//!   the new one) plus one pointer copy per retained event. [`CompactionReport::hold_us`]
-//!   measures it;
-//! - its own lock (another compaction waits, appends do not) for the rest: writing, syncing,
-//!   reading back and verifying the snapshot, renaming it, deleting what it covers.
+//! background when the policy says so, and on close if configured. The public side is
+//! [`CompactionPolicy`], [`CompactionReport`] and [`CompactionStatus`] (documented there, as the
+//! module is private).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,7 +15,30 @@ use turnwal_replay::compact::{self, CompactError, Expect};
 
 use crate::{Error, Inner, Result};
 
-/// When the journal compacts its log into a snapshot.
+/// When the journal compacts its log into a snapshot ([`Options::compaction`]).
+///
+/// By default: in the background once the log behind the newest snapshot passes 16 MiB or
+/// 50 000 events, but not before it is half the snapshot's size. A background compaction holds
+/// appends only for a moment (see [`CompactionReport`]); its error, having no caller, is kept
+/// in [`CompactionStatus::last_error`].
+///
+/// ```
+/// use turnwal::{CompactionPolicy, Journal, Options};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// # let dir = tmp.path().join("s");
+/// // Compact in the background past 4 MiB of log, and once more on close.
+/// let compaction =
+///     CompactionPolicy { log_bytes: Some(4 << 20), on_close: true, ..Default::default() };
+/// let (journal, _) = Journal::open(&dir, Options { compaction, ..Options::default() })?;
+/// journal.append_json(r#"{"kind":"meta","body":{"title":"t"}}"#)?;
+/// journal.close()?;
+/// assert!(dir.join("snapshot-00000000000000000002.jsonl").exists());
+/// # Ok(()) }
+/// ```
+///
+/// [`Options::compaction`]: crate::Options::compaction
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactionPolicy {
     /// Compact in the background once the log behind the newest snapshot holds this many
@@ -52,7 +67,15 @@ impl Default for CompactionPolicy {
 }
 
 impl CompactionPolicy {
-    /// Never compacts by itself; only [`crate::Journal::compact`] does.
+    /// Never compacts by itself; only [`Journal::compact`](crate::Journal::compact) (or
+    /// `turnwal compact DIR`) does.
+    ///
+    /// ```
+    /// use turnwal::{CompactionPolicy, Options};
+    ///
+    /// let opts = Options { compaction: CompactionPolicy::manual(), ..Options::default() };
+    /// assert_eq!(opts.compaction.log_bytes, None);
+    /// ```
     pub fn manual() -> Self {
         CompactionPolicy {
             log_bytes: None,
@@ -63,7 +86,18 @@ impl CompactionPolicy {
     }
 }
 
-/// What one compaction did.
+/// What one compaction did: [`Journal::compact`](crate::Journal::compact) returns it, and
+/// [`CompactionStatus::last`] keeps the last one (background compactions included).
+///
+/// What a compaction holds, and for how long:
+/// - nothing, while it first syncs what is appended so far (appends go on meanwhile);
+/// - the journal's fold lock (every append waits) only while it seals the active segment and
+///   takes the retained events: one segment rotation (trim + fdatasync of the old segment,
+///   which by then holds little unsynced data; create + fdatasync + rename + directory fsync of
+///   the new one) plus one pointer copy per retained event. [`CompactionReport::hold_us`]
+///   measures it;
+/// - its own lock (another compaction waits, appends do not) for the rest: writing, syncing,
+///   reading back and verifying the snapshot, renaming it, deleting what it covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CompactionReport {
     /// Nothing was appended since the newest snapshot: nothing written.

@@ -4,7 +4,26 @@ use std::fmt;
 
 use crate::report::RecoveryReport;
 
-/// Errors of [`crate::Journal`].
+/// Errors of [`Journal`](crate::Journal), [`Store`](crate::Store) and [`Tail`](crate::Tail).
+///
+/// Every error says what and where: the field of a refused envelope, the file and offset of
+/// damage, the holder of a lock. [`Error::Journal`] wraps the write path's
+/// [`turnwal_journal::Error`] (I/O, poisoned, locked, bad input, record too large, not a
+/// journal, ...).
+///
+/// ```
+/// use turnwal::{Error, Journal, Options};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// let opts = Options { create: false, ..Options::default() };
+/// match Journal::open(tmp.path().join("missing"), opts) {
+///     Err(Error::Refused { report, .. }) => println!("damaged: {:?}", report.problems),
+///     Err(e) => println!("{e}"), // ".../missing is not a turnwal journal: it does not exist"
+///     Ok(_) => unreachable!(),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -48,7 +67,25 @@ impl fmt::Display for Error {
 
 impl Error {
     /// Whether this is, or was caused by, a full disk or quota (see
-    /// [`turnwal_journal::Error::is_disk_full`]).
+    /// [`turnwal_journal::Error::is_disk_full`]): the append was refused, everything
+    /// acknowledged before it stays, and reopening after space is freed continues with no gap.
+    ///
+    /// Here the disk fills up on the simulated storage (cargo feature `sim`):
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use turnwal::storage::sim::{Fault, SimFs};
+    /// use turnwal::{Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let fs = SimFs::new();
+    /// let opts = Options { storage: Arc::new(fs.clone()), ..Options::default() };
+    /// let (journal, _) = Journal::open("/session", opts)?;
+    /// fs.inject(Fault::Enospc { nth_write: fs.writes() }); // the next write fails
+    /// let err = journal.append_json(r#"{"kind":"meta","body":{"k":1}}"#).unwrap_err();
+    /// assert!(err.is_disk_full());
+    /// # Ok(()) }
+    /// ```
     pub fn is_disk_full(&self) -> bool {
         matches!(self, Error::Journal(e) if e.is_disk_full())
     }
@@ -76,5 +113,5 @@ impl From<turnwal_journal::InputError> for Error {
     }
 }
 
-/// Result alias of the facade.
+/// Result alias of the facade: `Result<T, turnwal::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,26 +1,4 @@
-//! Fork: a new session that starts from another session's state at a given seq
-//! (resume-and-branch), recording where it came from.
-//!
-//! The parent is only read (a read-only open: no lock, no byte changed), so a live writer may
-//! keep appending to it. The child is a journal of its own:
-//!
-//! - its `session` event (seq 1) names it and carries `fork_of: {session, seq}`;
-//! - a snapshot through `at_seq` holds the parent's *materialised* state at that seq (final
-//!   messages, merged meta, folded deltas and usage; the parent's own session event replaced
-//!   by the child's). The parent's log is neither copied nor rewritten; the child does not
-//!   depend on it either, so compacting, repairing or deleting the parent later never changes
-//!   the child;
-//! - its log continues at `at_seq + 1`: seqs are not renumbered, so a `rewind` or `compaction`
-//!   event of the parent that names a seq means the same in the child.
-//!
-//! The child is built in a hidden sibling directory (`.<name>.forking-<pid>-<ms>`), every file
-//! synced, then renamed into place and the parent directory synced: a crash leaves either no
-//! child or a whole one (and at most a stray hidden directory, never listed as a session).
-//!
-//! Limits: a parent compacted past `at_seq` no longer holds its state at `at_seq` (superseded
-//! deltas and message forms are folded away), so forking there is refused; fork at or after the
-//! parent's snapshot. A corrupt parent is refused (repair it first); a torn tail is not part
-//! of the parent's state and is ignored.
+//! Fork: [`Journal::fork`] (documented there, as the module is private).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,13 +13,56 @@ use crate::{Error, Journal, Mode, Options, RecoveryReport, Result, Status};
 
 impl Journal {
     /// Creates, in `child_dir` (which must not exist), a new session whose state is that of
-    /// the session in `parent_dir` at `at_seq`, and opens it for writing (see the module
-    /// documentation). The child's id is `opts.session_id` or a random one; its next append
-    /// gets seq `at_seq + 1`.
+    /// the session in `parent_dir` at `at_seq`, and opens it for writing: resume-and-branch,
+    /// recording where it came from. The child's id is `opts.session_id` or a random one; its
+    /// next append gets seq `at_seq + 1`.
+    ///
+    /// The parent is only read (a read-only open: no lock, no byte changed), so a live writer may
+    /// keep appending to it. The child is a journal of its own:
+    ///
+    /// - its `session` event (seq 1) names it and carries `fork_of: {session, seq}`;
+    /// - a snapshot through `at_seq` holds the parent's *materialised* state at that seq (final
+    ///   messages, merged meta, folded deltas and usage; the parent's own session event replaced
+    ///   by the child's). The parent's log is neither copied nor rewritten; the child does not
+    ///   depend on it either, so compacting, repairing or deleting the parent later never changes
+    ///   the child;
+    /// - its log continues at `at_seq + 1`: seqs are not renumbered, so a `rewind` or `compaction`
+    ///   event of the parent that names a seq means the same in the child.
+    ///
+    /// The child is built in a hidden sibling directory (`.<name>.forking-<pid>-<ms>`), every file
+    /// synced, then renamed into place and the parent directory synced: a crash leaves either no
+    /// child or a whole one (and at most a stray hidden directory, never listed as a session).
+    ///
+    /// Limits: a parent compacted past `at_seq` no longer holds its state at `at_seq` (superseded
+    /// deltas and message forms are folded away), so forking there is refused; fork at or after the
+    /// parent's snapshot. A corrupt parent is refused (repair it first); a torn tail is not part
+    /// of the parent's state and is ignored.
     ///
     /// Refused, with nothing created: `at_seq` 0 or past the parent's last seq, a parent
     /// compacted past `at_seq`, a corrupt parent, an existing `child_dir`, a child id equal to
     /// the parent's.
+    ///
+    /// ```
+    /// use turnwal::{Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// let (parent_dir, child_dir) = (tmp.path().join("parent"), tmp.path().join("child"));
+    /// let (parent, _) = Journal::open(&parent_dir, Options::default())?;
+    /// parent.append_json(r#"{"kind":"message","body":{"id":"u1","role":"user","parts":[]}}"#)?;
+    /// let at = parent
+    ///     .append_json(r#"{"kind":"message","body":{"id":"a1","role":"assistant","parts":[]}}"#)?;
+    /// parent.append_json(r#"{"kind":"message","body":{"id":"u2","role":"user","parts":[]}}"#)?;
+    ///
+    /// // Branch from the state after `a1`, while the parent's writer goes on.
+    /// let (child, _) = Journal::fork(&parent_dir, at, &child_dir, Options::default())?;
+    /// let session = child.session();
+    /// assert_eq!(session.messages.len(), 2);
+    /// assert_eq!(session.fork_of, Some((parent.session().id, at)));
+    /// let next = child.append_json(r#"{"kind":"meta","body":{"branch":"retry"}}"#)?;
+    /// assert_eq!(next, at + 1); // seqs continue, not renumbered
+    /// # Ok(()) }
+    /// ```
     pub fn fork(
         parent_dir: impl AsRef<Path>,
         at_seq: u64,

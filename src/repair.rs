@@ -1,27 +1,5 @@
-//! Salvaging a damaged journal: reading every valid record past the damage ([`Journal::salvage`],
-//! read-only) and installing them as the journal's new state ([`Journal::repair_salvage`]).
-//!
-//! The default open refuses a journal with damage it cannot prove harmless (RECOVERY.md), and
-//! that is right: guessing loses data silently. Salvage is the explicit, logged alternative. It
-//! keeps every record that still validates, in any segment, after any damage, and renumbers
-//! nothing; the report lists the seqs lost and the byte ranges that did not validate.
-//!
-//! Installing, in this order, each step durable before the next:
-//! 1. take the writer lock (refused while a writer holds it);
-//! 2. write the salvaged session as a snapshot through the compaction protocol (tmp, fsync,
-//!    read back and verify, rename, directory fsync) — through the highest salvaged seq;
-//! 3. move every segment file aside as `quarantine-salvaged-<ms>-<name>` and fsync the
-//!    directory: the damaged bytes are kept, never truncated in place (readers may map sealed
-//!    segments);
-//! 4. create a fresh, empty segment that continues the snapshot.
-//!
-//! A crash before step 2's rename leaves the journal as it was; a crash after it leaves one the
-//! next open (in [`crate::Mode::Salvage`], or `turnwal repair --salvage`) finishes from the
-//! snapshot step 2 installed, with nothing more lost. One loss of evidence, not of data: if the
-//! crash falls between step 2 and step 3, the damaged segments are covered by the new snapshot
-//! and the next writer's open deletes them as it deletes any covered segment, instead of their
-//! being kept aside. `tests/repair.rs` rebuilds the state after each step;
-//! `tests/recovery_modes.rs` crashes at every storage operation of a salvaging open.
+//! Salvaging a damaged journal: [`Journal::salvage`] (read-only) and
+//! [`Journal::repair_salvage`] (documented there, as the module is private).
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -120,7 +98,45 @@ pub struct UnverifiedSnapshot {
 
 impl Journal {
     /// Reads every valid record of the damaged journal in `dir`, past any damage, and reports
-    /// what would be kept and what is lost. Never changes a byte.
+    /// what would be kept and what is lost. Never changes a byte, takes no lock.
+    ///
+    /// The default open refuses a journal with damage it cannot prove harmless, and that is
+    /// right: guessing loses data silently. Salvage is the explicit, logged alternative. It
+    /// keeps every record that still validates, in any segment, after any damage, and
+    /// renumbers nothing; the report lists the seqs lost and the byte ranges that did not
+    /// validate.
+    ///
+    /// ```
+    /// use turnwal::{Error, Journal, Options};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let dir = tmp.path().join("s");
+    /// # let (journal, _) = Journal::open(&dir, Options::default())?;
+    /// # for value in ["one", "two", "damaged", "four", "five"] {
+    /// #     journal.append_json(&format!(r#"{{"kind":"meta","body":{{"k":"{value}"}}}}"#))?;
+    /// #     journal.sync()?;
+    /// # }
+    /// # journal.close()?;
+    /// # let segment = std::fs::read_dir(&dir)?
+    /// #     .map(|e| e.map(|e| e.path()))
+    /// #     .collect::<Result<Vec<_>, _>>()?
+    /// #     .into_iter()
+    /// #     .find(|p| p.extension().is_some_and(|x| x == "twl"))
+    /// #     .ok_or("no segment")?;
+    /// # let mut bytes = std::fs::read(&segment)?;
+    /// # let at = bytes.windows(7).position(|w| w == b"damaged").ok_or("not found")?;
+    /// # bytes[at] ^= 1; // seq 4's checksum no longer matches
+    /// # std::fs::write(&segment, bytes)?;
+    /// // A record in the middle of the log is damaged: a writable open refuses the journal.
+    /// let refused = Journal::open(&dir, Options::default());
+    /// assert!(matches!(refused, Err(Error::Refused { .. })));
+    ///
+    /// let report = Journal::salvage(&dir, &Options::default())?;
+    /// assert_eq!(report.lost, vec![4..=4]); // every other seq would be kept
+    /// assert_eq!((report.kept, report.installed), (5, false));
+    /// # Ok(()) }
+    /// ```
     pub fn salvage(dir: impl AsRef<Path>, opts: &Options) -> Result<SalvageReport> {
         let dir = dir.as_ref();
         let sv = read(dir, opts)?;
@@ -128,9 +144,64 @@ impl Journal {
         Ok(report(&sv, &fold))
     }
 
-    /// Installs what [`Journal::salvage`] reports as the journal's new state (see the module
-    /// documentation for the order and what a crash leaves). Refused while a writer holds the
-    /// journal, when nothing can be salvaged, or when the session's own first event is lost.
+    /// Installs what [`Journal::salvage`] reports as the journal's new state. Refused while a
+    /// writer holds the journal, when nothing can be salvaged, or when the session's own first
+    /// event is lost.
+    ///
+    /// Installing, in this order, each step durable before the next:
+    /// 1. take the writer lock (refused while a writer holds it);
+    /// 2. write the salvaged session as a snapshot through the compaction protocol (tmp, fsync,
+    ///    read back and verify, rename, directory fsync) — through the highest salvaged seq;
+    /// 3. move every segment file aside as `quarantine-salvaged-<ms>-<name>` and fsync the
+    ///    directory: the damaged bytes are kept, never truncated in place (readers may map sealed
+    ///    segments);
+    /// 4. create a fresh, empty segment that continues the snapshot.
+    ///
+    /// A crash before step 2's rename leaves the journal as it was; a crash after it leaves one the
+    /// next open (in [`crate::Mode::Salvage`], or `turnwal repair --salvage`) finishes from the
+    /// snapshot step 2 installed, with nothing more lost. One loss of evidence, not of data: if the
+    /// crash falls between step 2 and step 3, the damaged segments are covered by the new snapshot
+    /// and the next writer's open deletes them as it deletes any covered segment, instead of their
+    /// being kept aside. `tests/repair.rs` rebuilds the state after each step;
+    /// `tests/recovery_modes.rs` crashes at every storage operation of a salvaging open.
+    ///
+    /// Opening with [`Options::recovery`] set to [`crate::Mode::Salvage`] does the same on a
+    /// corrupt journal and continues as a writer; `turnwal repair --salvage DIR` is the
+    /// command line for it.
+    ///
+    /// ```
+    /// use turnwal::{Journal, Options, Status};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let dir = tmp.path().join("s");
+    /// # let (journal, _) = Journal::open(&dir, Options::default())?;
+    /// # for value in ["one", "two", "damaged", "four", "five"] {
+    /// #     journal.append_json(&format!(r#"{{"kind":"meta","body":{{"k":"{value}"}}}}"#))?;
+    /// #     journal.sync()?;
+    /// # }
+    /// # journal.close()?;
+    /// # let segment = std::fs::read_dir(&dir)?
+    /// #     .map(|e| e.map(|e| e.path()))
+    /// #     .collect::<Result<Vec<_>, _>>()?
+    /// #     .into_iter()
+    /// #     .find(|p| p.extension().is_some_and(|x| x == "twl"))
+    /// #     .ok_or("no segment")?;
+    /// # let mut bytes = std::fs::read(&segment)?;
+    /// # let at = bytes.windows(7).position(|w| w == b"damaged").ok_or("not found")?;
+    /// # bytes[at] ^= 1; // seq 4's checksum no longer matches
+    /// # std::fs::write(&segment, bytes)?;
+    /// // The journal in `dir` has a damaged record (seq 4) in the middle of its log.
+    /// let report = Journal::repair_salvage(&dir, &Options::default())?;
+    /// assert_eq!(report.lost, vec![4..=4]);
+    /// assert!(report.installed);
+    /// println!("damaged bytes kept in {:?}", report.quarantined);
+    ///
+    /// let (journal, opened) = Journal::open(&dir, Options::default())?;
+    /// assert_eq!(opened.status, Status::Clean);
+    /// assert_eq!(journal.session().meta["k"], r#""five""#);
+    /// # Ok(()) }
+    /// ```
     pub fn repair_salvage(dir: impl AsRef<Path>, opts: &Options) -> Result<SalvageReport> {
         let dir = dir.as_ref();
         let st = opts.storage.as_ref();

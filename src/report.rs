@@ -57,6 +57,51 @@ pub struct Ignored {
 }
 
 /// What opening (or verifying) a journal found, and what it did about it.
+///
+/// Every open returns one: [`Journal::open`] (what it found and did),
+/// [`Journal::open_read_only`] (what it found; it changes nothing). Its JSON form (serde) is
+/// what `turnwal verify --json` prints, and its shape is stable: fields are only added.
+///
+/// Read [`status`](Self::status) and [`action`](Self::action) for what happened,
+/// [`problems`](Self::problems) for where, and [`resume`](Self::resume) for where the
+/// conversation stands before a harness continues it. Here the writer died mid-turn, with a
+/// tool call running, an answer streaming, and its last write torn:
+///
+/// ```
+/// use std::os::unix::fs::FileExt;
+/// use turnwal::{Action, Journal, Options, Status};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let tmp = tempfile::tempdir()?;
+/// # let dir = tmp.path().join("s");
+/// # let (journal, _) = Journal::open(&dir, Options::default())?;
+/// # journal.append_json(r#"{"kind":"turn","turn":1,"body":{"event":"started"}}"#)?;
+/// # journal.append_json(r#"{"kind":"message","turn":1,"body":{"id":"a1","role":"assistant",
+/// #     "parts":[{"type":"tool_call","call_id":"c1","name":"make","arguments":"{}"}]}}"#)?;
+/// # journal.append_json(r#"{"kind":"tool_run","turn":1,"body":{"call_id":"c1",
+/// #     "event":"started"}}"#)?;
+/// # journal.append_json(r#"{"kind":"delta","turn":1,"body":{"message_id":"a2","index":0,
+/// #     "type":"text","text":"Build"}}"#)?;
+/// # drop(journal);
+/// # let seg = Journal::open_read_only(&dir, &Options::default())?.report.segment_reports[0].clone();
+/// # std::fs::OpenOptions::new().write(true).open(dir.join(&seg.file))?
+/// #     .write_all_at(b"half a record", seg.valid_end)?;
+/// let (journal, report) = Journal::open(&dir, Options::default())?;
+/// assert_eq!((report.status, report.action), (Status::TornTail, Action::CutTornTail));
+/// if let Some(file) = &report.quarantine {
+///     println!("cut a torn tail of {} bytes, kept in {file}", report.torn_bytes);
+/// }
+/// let resume = &report.resume;
+/// assert_eq!(resume.open_turn, Some(1));
+/// assert_eq!(resume.pending_tool_calls[0].state, "unknown"); // started, no result
+/// assert_eq!(resume.partial_messages[0].status, "interrupted");
+/// println!("{}", serde_json::to_string_pretty(&report)?); // as `turnwal verify --json`
+/// # drop(journal);
+/// # Ok(()) }
+/// ```
+///
+/// [`Journal::open`]: crate::Journal::open
+/// [`Journal::open_read_only`]: crate::Journal::open_read_only
 #[derive(Debug, Clone, Serialize)]
 pub struct RecoveryReport {
     /// `clean`, `torn_tail` or `corrupt`.
@@ -109,6 +154,24 @@ pub struct RecoveryReport {
 impl RecoveryReport {
     /// Builds the report of a scan and its plan (before anything is applied). The recovered
     /// prefix (`records`, `last_seq`) is filled in by whoever takes it out of the scan.
+    ///
+    /// Every open builds its report itself; this is for tools that scan a journal with
+    /// [`turnwal_replay`] directly.
+    ///
+    /// ```
+    /// use turnwal::{Mode, RecoveryReport, Status};
+    /// use turnwal_replay::{recover, scan};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let dir = tmp.path().join("s");
+    /// # turnwal::Journal::open(&dir, Default::default())?.0.close()?;
+    /// let scan = scan::scan_dir(&turnwal::RealFs, &dir).map_err(|(_, e)| e)?;
+    /// let plan = recover::plan(&scan, Mode::Strict);
+    /// let report = RecoveryReport::new(&scan, &plan, Mode::Strict);
+    /// assert_eq!((report.status, report.segments), (Status::Clean, 1));
+    /// # Ok(()) }
+    /// ```
     pub fn new(scan: &DirScan, plan: &Plan, mode: Mode) -> Self {
         let segment_reports = scan
             .segments
@@ -217,7 +280,20 @@ pub struct PendingCall {
 }
 
 impl ResumeState {
-    /// Reads it off a materialised session.
+    /// Reads it off a materialised session: what an open reports, for any session.
+    ///
+    /// ```
+    /// use turnwal::{Journal, Options, ResumeState};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let (journal, _) = Journal::open(tmp.path().join("s"), Options::default())?;
+    /// journal.append_json(r#"{"kind":"turn","turn":3,"body":{"event":"started"}}"#)?;
+    /// let state = ResumeState::of(&journal.session());
+    /// assert_eq!(state.open_turn, Some(3));
+    /// assert!(state.pending_tool_calls.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn of(s: &Session) -> Self {
         ResumeState {
             open_turn: s.open_turn,

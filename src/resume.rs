@@ -1,17 +1,5 @@
-//! Turn-level resume: answering the tool calls a crash left dangling, so the session is accepted
-//! by a provider again.
-//!
-//! After a crash mid-tool-call the conversation holds a `tool_call` with no `tool_result`, and
-//! every provider refuses such a history (HTTP 400). [`Journal::repair_dangling_tool_calls`]
-//! appends, for each unanswered call, one `tool` message whose single part is a `tool_result`
-//! with `outcome: "aborted"` and `is_error: true`, and ends every turn still open as
-//! `interrupted`. Nothing is re-run and nothing is invented: the result says the call was
-//! aborted, and whether the tool had started (`unknown`: it may have had its effect) or not
-//! (`not_started`), from the `tool_run` ledger.
-//!
-//! Idempotent: a second call finds every call answered and no turn open, and appends nothing.
-//! Call it before resuming the agent loop, with no other appender running (the calls it answers
-//! are the ones unanswered when it looks).
+//! Turn-level resume: [`Journal::repair_dangling_tool_calls`] (documented there, as the module
+//! is private).
 
 use serde_json::json;
 
@@ -28,7 +16,8 @@ pub struct DanglingRepair {
 }
 
 impl DanglingRepair {
-    /// Whether nothing needed repair (and nothing was appended).
+    /// Whether nothing needed repair (and nothing was appended). See
+    /// [`Journal::repair_dangling_tool_calls`] for an example.
     pub fn is_empty(&self) -> bool {
         self.answered.is_empty() && self.ended_turns.is_empty()
     }
@@ -55,9 +44,47 @@ impl Journal {
     /// open turn as `interrupted`; then syncs, so the repair is durable when this returns.
     /// Opt-in and idempotent: nothing is re-run, nothing is appended when nothing dangles.
     ///
+    /// After a crash mid-tool-call the conversation holds a `tool_call` with no `tool_result`,
+    /// and every provider refuses such a history (HTTP 400). Nothing is invented: the result
+    /// says the call was aborted, and whether the tool had started (`unknown`: it may have had
+    /// its effect) or not (`not_started`), from the `tool_run` ledger. Call it before resuming
+    /// the agent loop, with no other appender running (the calls it answers are the ones
+    /// unanswered when it looks).
+    ///
     /// Each result goes into the turn of the message that issued the call (or, if unknown, the
     /// open turn). Message ids are `turnwal-aborted-<call_id>`, with a numeric suffix if that id
     /// is taken: a message with an existing id would supersede that message.
+    ///
+    /// The [`RecoveryReport::resume`](crate::RecoveryReport::resume) of the open lists the calls
+    /// it will answer.
+    ///
+    /// ```
+    /// use turnwal::{Journal, Options, ToolCallState};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let dir = tmp.path().join("s");
+    /// # let (journal, _) = Journal::open(&dir, Options::default())?;
+    /// # journal.append_json(r#"{"kind":"turn","turn":1,"body":{"event":"started"}}"#)?;
+    /// # journal.append_json(r#"{"kind":"message","turn":1,"body":{"id":"a1","role":"assistant",
+    /// #     "parts":[{"type":"tool_call","call_id":"c1","name":"rm","arguments":"{}"}]}}"#)?;
+    /// # journal.append_json(r#"{"kind":"tool_run","turn":1,"body":{"call_id":"c1",
+    /// #     "event":"started"}}"#)?;
+    /// # drop(journal);
+    /// // The writer died while tool call `c1` was running.
+    /// let (journal, report) = Journal::open(&dir, Options::default())?;
+    /// assert_eq!(report.resume.pending_tool_calls[0].state, "unknown");
+    ///
+    /// let repair = journal.repair_dangling_tool_calls()?;
+    /// assert_eq!(repair.answered[0].call_id, "c1");
+    /// assert_eq!(repair.ended_turns.len(), 1); // turn 1, now `interrupted`
+    /// let session = journal.session();
+    /// let outcome = Some("aborted".to_string());
+    /// assert_eq!(session.tool_calls[0].state, ToolCallState::Answered { outcome });
+    ///
+    /// assert!(journal.repair_dangling_tool_calls()?.is_empty()); // idempotent
+    /// # Ok(()) }
+    /// ```
     pub fn repair_dangling_tool_calls(&self) -> Result<DanglingRepair> {
         let session = self.session();
         let mut repair = DanglingRepair::default();
