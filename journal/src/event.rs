@@ -236,6 +236,24 @@ impl Event {
     /// One serde pass over the envelope with the body kept as text, then one pass over a compact
     /// `message`, `usage` or `delta` body for its typed fields (`crate::stored`); other bodies
     /// are read as a DOM. A repeated envelope field is refused.
+    ///
+    /// ```
+    /// use turnwal_journal::event::{Event, Kind, Role};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let line = r#"{"kind":"message","turn":2,"body":{"id":"a1", "role":"assistant",
+    ///     "parts":[{"type":"tool_call","call_id":"c1","name":"grep","arguments":"{}"}]}}"#;
+    /// let event = Event::from_envelope(line, turnwal_journal::event::now_ms())?;
+    /// assert_eq!(event.turn, Some(2));
+    /// let Kind::Message(m) = &event.kind else { unreachable!() };
+    /// assert_eq!((m.id.as_str(), m.role), ("a1", Role::Assistant));
+    /// assert_eq!(m.tool_calls, [("c1".to_string(), "grep".to_string())]);
+    /// assert!(!event.body.as_str().contains(' ')); // stored compact, exported JSON-equal
+    ///
+    /// let err = Event::from_envelope(r#"{"seq":7,"kind":"meta","body":{}}"#, 0).unwrap_err();
+    /// assert_eq!(err.field, "seq"); // the journal assigns seqs
+    /// # Ok(()) }
+    /// ```
     pub fn from_envelope(text: &str, now_ms: i64) -> Result<Event, InputError> {
         crate::stored::parse_append_envelope(text, now_ms)
     }
@@ -329,7 +347,20 @@ impl Event {
         }
     }
 
-    /// Writes the export envelope of this event as one JSON line (without the newline).
+    /// Writes the export envelope of this event as one JSON line (without the newline): what
+    /// `turnwal export --raw` and snapshot files hold, `{"seq","ts","kind","turn"?,"body"}`.
+    ///
+    /// ```
+    /// use turnwal_journal::event::Event;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let event = Event::from_envelope(r#"{"kind":"meta","body":{"title": "t"}}"#, 0)?;
+    /// let mut line = String::new();
+    /// event.write_envelope(42, &mut line);
+    /// let expected = r#"{"seq":42,"ts":"1970-01-01T00:00:00.000Z","kind":"meta","#;
+    /// assert_eq!(line, format!(r#"{expected}"body":{{"title":"t"}}}}"#));
+    /// # Ok(()) }
+    /// ```
     pub fn write_envelope(&self, seq: u64, out: &mut String) {
         use std::fmt::Write as _;
         // Infallible: writing to a String.

@@ -97,6 +97,31 @@ pub fn frame_bytes(payload_len: usize) -> usize {
 
 /// Appends the frame of `event` to `out` (which must end on an aligned offset relative to the
 /// frame start). Returns the frame's length in bytes.
+///
+/// `seq` must be at least 1 and `watermark` below it; a payload over `payload_bytes_max` (or
+/// the format's [`PAYLOAD_BYTES_MAX`]) is refused and `out` is left as it was.
+///
+/// ```
+/// use turnwal_journal::event::Event;
+/// use turnwal_journal::record::{self, FrameError};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let event = Event::from_envelope(r#"{"kind":"meta","body":{"title":"t"}}"#, 0)?;
+/// let mut segment = Vec::new();
+/// let len = record::encode(2, 1, 1, &event, record::PAYLOAD_BYTES_MAX, &mut segment)
+///     .map_err(|e| format!("{e:?}"))?;
+/// assert_eq!(len % record::RECORD_ALIGN, 0);
+///
+/// let (rec, read) = record::decode(&segment, 1).map_err(|e| e.to_string())?;
+/// assert_eq!((rec.header.seq, rec.header.watermark, read), (2, 1, len));
+/// assert_eq!(rec.event, event);
+///
+/// segment[record::RECORD_HEADER_BYTES] ^= 0xff; // a damaged payload byte
+/// let err = record::decode(&segment, 1).unwrap_err();
+/// assert!(err.to_string().starts_with("checksum mismatch"));
+/// assert!(matches!(err, FrameError::Invalid(_)));
+/// # Ok(()) }
+/// ```
 pub fn encode(
     seq: u64,
     segment_id: u64,
@@ -218,7 +243,9 @@ pub fn peek_header(bytes: &[u8]) -> Result<RecordHeader, FrameError> {
 }
 
 /// Decodes and fully validates the frame at the start of `bytes`, which must belong to segment
-/// `segment_id`. Returns the record and the frame's length including padding.
+/// `segment_id`. Returns the record and the frame's length including padding. All-zero bytes
+/// (pre-written space) are [`FrameError::Zero`], never a record. See [`encode`] for an
+/// example.
 pub fn decode(bytes: &[u8], segment_id: u64) -> Result<(Record, usize), FrameError> {
     decode_with(bytes, segment_id, |payload| {
         codec::decode_event(&bytes[payload])

@@ -40,11 +40,19 @@ const NAME_DIGITS: usize = 20;
 pub const TMP_SUFFIX: &str = ".tmp";
 
 /// A 128-bit session id, shown as 32 lowercase hex digits.
+///
+/// ```
+/// # use turnwal_journal::segment::SessionId;
+/// let id = SessionId::random();
+/// assert_eq!(SessionId::parse(&id.to_string()), Some(id));
+/// assert_eq!(SessionId::parse("not an id"), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SessionId(pub [u8; 16]);
 
 impl SessionId {
-    /// A fresh random id (from the OS random source, falling back to time and pid).
+    /// A fresh random id (from the OS random source, falling back to time and pid). See
+    /// [`SessionId`] for an example.
     pub fn random() -> SessionId {
         let mut b = [0u8; 16];
         let from_os = std::fs::File::open("/dev/urandom")
@@ -57,7 +65,8 @@ impl SessionId {
         SessionId(b)
     }
 
-    /// Parses 32 hex digits.
+    /// Parses 32 hex digits (either case; it prints in lowercase). See [`SessionId`] for an
+    /// example.
     pub fn parse(s: &str) -> Option<SessionId> {
         if s.len() != 32 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
             return None;

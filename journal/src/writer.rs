@@ -23,6 +23,24 @@ use crate::storage::{Storage, StorageFile};
 pub const SEQ_MAX: u64 = u64::MAX - 1;
 
 /// When appended events become durable against power loss.
+///
+/// Under every policy an appended event is in the kernel (written, not yet synced) before
+/// `append` returns, so it survives the death of the process; the policy decides when it
+/// survives a power cut too. The default is [`SyncPolicy::Batch`] with 5 ms and 1 MiB.
+///
+/// ```
+/// # use turnwal_journal::writer::SyncPolicy;
+/// use std::time::Duration;
+///
+/// // Each append durable before it returns (concurrent appends share one fdatasync).
+/// let strict = SyncPolicy::Always;
+/// // Durable within 20 ms, or as soon as 4 MiB are unsynced.
+/// let batched =
+///     SyncPolicy::Batch { max_delay: Duration::from_millis(20), max_bytes: 4 << 20 };
+/// // Durable only at an explicit sync, a segment rotation or close.
+/// let manual = SyncPolicy::Never;
+/// # let _ = (strict, batched, manual);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPolicy {
     /// Each `append` returns once its event is durable; concurrent appenders share one sync.
@@ -49,7 +67,18 @@ impl Default for SyncPolicy {
     }
 }
 
-/// Sizes and policy of a writer.
+/// Sizes and policy of a writer. The defaults suit agent sessions; smaller segments and
+/// pre-writes make crash tests rotate and extend often.
+///
+/// ```
+/// # use turnwal_journal::writer::WriterOptions;
+/// let small = WriterOptions {
+///     segment_bytes_max: 64 << 10,
+///     prewrite_bytes: 4 << 10,
+///     ..WriterOptions::default()
+/// };
+/// # let _ = small;
+/// ```
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
     /// Durability policy.
