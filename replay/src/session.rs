@@ -206,7 +206,30 @@ pub struct Session {
 }
 
 impl Session {
-    /// The model context: active messages from the last compaction's summary on.
+    /// The model context: active messages from the last compaction's summary on. This is what
+    /// to send a model when the session resumes (the provider shapes of `turnwal` read it).
+    ///
+    /// ```
+    /// # use turnwal_journal::event::{Event, SessionInfo};
+    /// # use turnwal_replay::session::SessionFold;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut fold = SessionFold::new();
+    /// # let id = "0123456789abcdef0123456789abcdef".to_string();
+    /// # fold.apply(1, &Event::session(SessionInfo { id, created_at_ms: 0, fork_of: None }))?;
+    /// let lines = [
+    ///     r#"{"kind":"message","body":{"id":"u1","role":"user","parts":[]}}"#,
+    ///     r#"{"kind":"message","body":{"id":"sum","role":"user","parts":[]}}"#,
+    ///     r#"{"kind":"compaction","body":{"summary_message_id":"sum","through_seq":2}}"#,
+    ///     r#"{"kind":"message","body":{"id":"u2","role":"user","parts":[]}}"#,
+    /// ];
+    /// for (seq, line) in (2..).zip(lines) {
+    ///     fold.apply(seq, &Event::from_envelope(line, 0)?)?;
+    /// }
+    /// let session = fold.session();
+    /// let context: Vec<&str> = session.context().iter().map(|m| m.id.as_str()).collect();
+    /// assert_eq!(context, ["sum", "u2"]); // u1 stays in `messages`, not in the context
+    /// # Ok(()) }
+    /// ```
     pub fn context(&self) -> Vec<&MessageView> {
         let active = self.messages.iter().filter(|m| m.active);
         match &self.context_start {
@@ -252,6 +275,30 @@ struct MessageState {
 }
 
 /// Folds events into a [`Session`], keeping what a snapshot needs.
+///
+/// ```
+/// use turnwal_journal::event::{Event, SessionInfo};
+/// use turnwal_replay::session::{SessionFold, ToolCallState};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut fold = SessionFold::new();
+/// let id = "0123456789abcdef0123456789abcdef".to_string();
+/// fold.apply(1, &Event::session(SessionInfo { id, created_at_ms: 0, fork_of: None }))?;
+/// let lines = [
+///     r#"{"kind":"message","body":{"id":"a1","role":"assistant",
+///         "parts":[{"type":"tool_call","call_id":"c1","name":"ls","arguments":"{}"}]}}"#,
+///     r#"{"kind":"message","body":{"id":"t1","role":"tool",
+///         "parts":[{"type":"tool_result","call_id":"c1","content":"README.md"}]}}"#,
+/// ];
+/// for (seq, line) in (2..).zip(lines) {
+///     fold.apply(seq, &Event::from_envelope(line, 0)?)?;
+/// }
+/// let session = fold.session();
+/// assert_eq!(session.messages.len(), 2);
+/// assert_eq!(session.tool_calls[0].state, ToolCallState::Answered { outcome: None });
+/// assert!(fold.apply(9, &Event::from_envelope(lines[0], 0)?).is_err()); // seqs come in order
+/// # Ok(()) }
+/// ```
 ///
 /// The snapshot law: a fold rebuilt with [`SessionFold::from_retained`] from `retained()` and
 /// `last_seq()` gives the same `session()` and `retained()`, and stays equal under further events.

@@ -200,7 +200,8 @@ impl<F: FnMut(&[u8]) -> std::io::Result<()>> SnapshotWriter<F> {
 }
 
 /// Appends the whole snapshot of `events` to `out` (header, one envelope per event, trailer).
-/// The checksum covers only what this call appends, whatever `out` held before.
+/// The checksum covers only what this call appends, whatever `out` held before. See [`read`]
+/// for an example (with [`write_fold`]).
 pub fn write(
     session_id: &str,
     through_seq: u64,

@@ -91,6 +91,29 @@ struct TrailerBody {
 /// matches every byte before it; the header names this format and version; every line between
 /// is a stored envelope with a seq above the previous one and at most `through_seq`; the first
 /// is the `session` event of the header's session; the count matches the trailer.
+///
+/// ```
+/// use turnwal_journal::event::{Event, SessionInfo};
+/// use turnwal_replay::session::SessionFold;
+/// use turnwal_replay::snapshot;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut fold = SessionFold::new();
+/// let id = "0123456789abcdef0123456789abcdef".to_string();
+/// fold.apply(1, &Event::session(SessionInfo { id, created_at_ms: 0, fork_of: None }))?;
+/// let line = r#"{"kind":"message","body":{"id":"u1","role":"user","parts":[]}}"#;
+/// fold.apply(2, &Event::from_envelope(line, 0)?)?;
+///
+/// let mut text = String::new();
+/// snapshot::write_fold(&fold, 0, &mut text); // what `snapshot-<seq>.jsonl` holds
+/// let snap = snapshot::read(text.as_bytes())?;
+/// assert_eq!((snap.through_seq, snap.events.len()), (2, 2));
+///
+/// // A snapshot without its whole trailer does not exist.
+/// let torn = &text.as_bytes()[..text.len() - 5];
+/// assert!(snapshot::read(torn).is_err());
+/// # Ok(()) }
+/// ```
 pub fn read(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     read_shared(&Arc::new(Bytes::Owned(bytes.to_vec())))
 }
