@@ -270,7 +270,8 @@ struct Inner {
 }
 
 /// What [`Journal::open_read_only`] read: the newest snapshot and the valid prefix of the log
-/// after it, folded, and the report. Reading it never changed a byte.
+/// after it, folded, and the report. Reading it never changed a byte. See
+/// [`Journal::open_read_only`] for an example.
 #[derive(Debug)]
 pub struct ReadOnly {
     /// Every stored event in seq order: the snapshot's (superseded events are no longer
