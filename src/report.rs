@@ -241,7 +241,7 @@ impl RecoveryReport {
 }
 
 /// Where a recovered session stands, turn by turn: what a harness must look at before it
-/// continues (EVENTS.md, "The materialised session").
+/// continues. [`RecoveryReport::resume`] holds it; see [`RecoveryReport`] for an example.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ResumeState {
     /// The highest-numbered turn still open (interrupted by the crash, if there was one).
