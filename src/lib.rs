@@ -140,7 +140,7 @@ pub use turnwal_journal::event::{self, Event, Kind};
 pub use turnwal_journal::segment::SessionId;
 pub use turnwal_journal::storage::{self, RealFs, Storage};
 pub use turnwal_journal::writer::{SyncPolicy, WriterOptions};
-pub use turnwal_journal::{InputError, LockHolder};
+pub use turnwal_journal::{Error as JournalError, InputError, LockHolder};
 pub use turnwal_replay::compact::CompactError;
 pub use turnwal_replay::recover::{Action, Mode, Status};
 pub use turnwal_replay::session::{

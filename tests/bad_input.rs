@@ -1,4 +1,4 @@
-//! Promise 7 (CONTRACT.md): bad input gets a clear error and changes nothing.
+//! Promise 7 of the durability contract (README): bad input gets a clear error and changes nothing.
 //!
 //! - One table of bad envelopes, each refused both through the library (`Journal::append_json`:
 //!   the error names the field, `last_seq` is unchanged, a reopen shows exactly the events

@@ -1,4 +1,4 @@
-//! The command-line contract of EVENTS.md: `append` (every sync policy), `export --raw`,
+//! The command-line contract of docs/EVENTS.md: `append` (every sync policy), `export --raw`,
 //! `verify --json` exit codes, and the demo. The real `kill -9` of `turnwal append` is in
 //! `tests/kill9.rs`.
 #![allow(

@@ -1,4 +1,4 @@
-//! Tier 2 of the crash-injection harness (CRASH-TESTING.md): real `turnwal append` processes,
+//! Tier 2 of the crash-injection harness (TESTING.md): real `turnwal append` processes,
 //! real `kill -9`.
 //!
 //! The story: an agent harness pipes events into `turnwal append` and treats each

@@ -1,4 +1,4 @@
-//! Every recovery mode on the same damaged journals (RECOVERY.md, "Modes"): a torn tail,
+//! Every recovery mode on the same damaged journals (docs/RECOVERY.md, "Modes"): a torn tail,
 //! mid-log corruption with valid records after it (in a sealed and in the active segment), a
 //! gap in seq, a duplicated seq, a sealed segment ending early, a missing segment, and a
 //! snapshot without its trailer (whole lines, and torn mid-line).

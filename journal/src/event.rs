@@ -1,4 +1,4 @@
-//! The event model: the JSON envelope of EVENTS.md on the way in and out, and the typed fields
+//! The event model: the JSON envelope of docs/EVENTS.md on the way in and out, and the typed fields
 //! stored beside the body so that replay never parses JSON.
 //!
 //! Invariants:

@@ -1,4 +1,4 @@
-//! Installing a snapshot, in exactly the order of RECOVERY.md ("Compaction order"), and
+//! Installing a snapshot, in exactly the order of docs/RECOVERY.md ("Compaction order"), and
 //! removing what it covers. Each step is a named kill point (see `turnwal_journal::killpoint`).
 //!
 //! 1. write `snapshot-<through_seq>.jsonl.tmp`;

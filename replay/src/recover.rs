@@ -134,7 +134,7 @@ const SALVAGE: &[Mode] = &[Mode::Salvage];
 /// Any mode.
 const ANY: &[Mode] = &[];
 
-/// The recovery decision table (RECOVERY.md, "Where a scan can stop" and "Modes").
+/// The recovery decision table (docs/RECOVERY.md, "Where a scan can stop" and "Modes").
 pub const CASES: &[Case] = &[
     case("clean end", StopKind::Clean, None, None, ANY, Accept),
     case(

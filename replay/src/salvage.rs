@@ -1,7 +1,7 @@
 //! Salvage: every valid record a damaged journal still holds, past the damage, with exactly what
 //! was lost.
 //!
-//! The default recovery stops at the first damage it cannot prove harmless (RECOVERY.md). Salvage
+//! The default recovery stops at the first damage it cannot prove harmless (docs/RECOVERY.md). Salvage
 //! is the explicit, logged alternative for a journal that refuses to open: it reads every frame
 //! that validates (checksum, segment binding, canonical payload) at every 8-byte boundary of
 //! every segment, plus the newest snapshot that reads whole, and keeps them all. It renumbers

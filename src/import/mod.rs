@@ -1,5 +1,5 @@
 //! Import: sessions written by other agent tools and provider APIs, read into turnwal
-//! envelopes (EVENTS.md) and appended to a new journal.
+//! envelopes (docs/EVENTS.md) and appended to a new journal.
 //!
 //! ```no_run
 //! use turnwal::import::{self, Format};
@@ -156,7 +156,7 @@ impl FromStr for Format {
     }
 }
 
-/// One append envelope (EVENTS.md, no `seq`) and the input line it came from.
+/// One append envelope (docs/EVENTS.md, no `seq`) and the input line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// 1-based line of the input (for a JSON document, where the element starts); 0 for the

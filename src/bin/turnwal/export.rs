@@ -1,6 +1,6 @@
 //! `turnwal export DIR [--raw] [--format turnwal|openai|anthropic] [--json]`: read-only.
 //!
-//! - `turnwal` (default): the session in snapshot layout, one JSON object per line (EVENTS.md);
+//! - `turnwal` (default): the session in snapshot layout, one JSON object per line (docs/EVENTS.md);
 //!   `--raw`: every stored event as an envelope per line. With `--json`, the same objects as
 //!   one JSON array on one line.
 //! - `openai`: the model context as OpenAI chat-completions `messages`: one JSON array.

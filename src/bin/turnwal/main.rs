@@ -1,4 +1,4 @@
-//! The `turnwal` command line. Contract (EVENTS.md): `append`, `export`, `verify`; plus
+//! The `turnwal` command line. Contract (docs/EVENTS.md): `append`, `export`, `verify`; plus
 //! `inspect`, `stats`, `import`, `compact`, `repair`, `fork`, `tail` and `demo`.
 //! Every error exits non-zero with a message on stderr; `--json` works on every command.
 
@@ -89,7 +89,7 @@ impl SyncArg {
 enum Command {
     /// Append JSONL envelopes from stdin (creating the journal if missing).
     ///
-    /// Reads one envelope per line (EVENTS.md; no `seq`) and appends each. Prints
+    /// Reads one envelope per line (docs/EVENTS.md; no `seq`) and appends each. Prints
     /// `{"durable_through": N}` after each completed fsync and once more at the end. A bad line
     /// stops the run with exit 1 and an error naming the line and the field; every line
     /// before it is appended and durable.
@@ -415,7 +415,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
     let code = match cli.command {
-        // `--json` changes nothing: append always prints JSON Lines (EVENTS.md).
+        // `--json` changes nothing: append always prints JSON Lines (docs/EVENTS.md).
         Command::Append {
             dir,
             sync,

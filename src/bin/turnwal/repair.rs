@@ -1,5 +1,5 @@
 //! `turnwal repair DIR [--salvage] [--dry-run]`: the explicit repairs, in the recovery modes of
-//! RECOVERY.md.
+//! docs/RECOVERY.md.
 //!
 //! - Without `--salvage` (`tolerate_torn_tail`): what a writer's open does — cut a proven torn
 //!   tail into a quarantine file — and nothing else; corruption is refused (exit 1), pointing at
