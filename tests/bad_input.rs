@@ -18,10 +18,6 @@
     clippy::panic,
     reason = "tests: a failure must fail loudly"
 )]
-#![expect(
-    unsafe_code,
-    reason = "a counting global allocator implements the unsafe GlobalAlloc trait over System"
-)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,88 +26,9 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use turnwal::{CompactionPolicy, Error, Journal, Options, Status, SyncPolicy, WriterOptions};
 
-// ---------------------------------------------------------------------------------------------
-// The counting allocator: per thread, so tests running in parallel do not disturb a measurement.
-
-mod alloc {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-
-    struct Counting;
-
-    #[global_allocator]
-    static GLOBAL: Counting = Counting;
-
-    thread_local! {
-        /// Counting on in this thread.
-        static ON: Cell<bool> = const { Cell::new(false) };
-        /// Net live heap bytes allocated (minus freed) by this thread since `start`.
-        static CURRENT: Cell<isize> = const { Cell::new(0) };
-        /// The maximum of `CURRENT`.
-        static PEAK: Cell<isize> = const { Cell::new(0) };
-    }
-
-    fn count(delta: isize) {
-        // `try_with`: never panic inside the allocator, even while the thread is torn down.
-        if ON.try_with(Cell::get).unwrap_or(false) {
-            let now = CURRENT.try_with(|c| {
-                let n = c.get() + delta;
-                c.set(n);
-                n
-            });
-            if let Ok(now) = now {
-                let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
-            }
-        }
-    }
-
-    // SAFETY (all methods): every call is forwarded unchanged to `System`, which upholds the
-    // GlobalAlloc contract; the wrapper only counts sizes and never touches the memory.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded with the caller's guarantees.
-            let p = unsafe { System.alloc(layout) };
-            if !p.is_null() {
-                count(layout.size() as isize);
-            }
-            p
-        }
-
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            // SAFETY: as `alloc`.
-            let p = unsafe { System.alloc_zeroed(layout) };
-            if !p.is_null() {
-                count(layout.size() as isize);
-            }
-            p
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: `ptr` was returned by this allocator (hence by System) with `layout`.
-            unsafe { System.dealloc(ptr, layout) };
-            count(-(layout.size() as isize));
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            // SAFETY: forwarded with the caller's guarantees about `ptr`, `layout`, `new_size`.
-            let p = unsafe { System.realloc(ptr, layout, new_size) };
-            if !p.is_null() {
-                count(new_size as isize - layout.size() as isize);
-            }
-            p
-        }
-    }
-
-    /// Runs `f` and returns its result and the peak net heap growth of this thread during it.
-    pub fn peak_of<T>(f: impl FnOnce() -> T) -> (T, u64) {
-        CURRENT.with(|c| c.set(0));
-        PEAK.with(|p| p.set(0));
-        ON.with(|o| o.set(true));
-        let out = f();
-        ON.with(|o| o.set(false));
-        (out, PEAK.with(Cell::get).max(0) as u64)
-    }
-}
+// The counting allocator (per thread, so tests running in parallel do not disturb a measurement).
+#[path = "common/count_alloc.rs"]
+mod alloc;
 
 const MIB: u64 = 1 << 20;
 

@@ -32,80 +32,8 @@ use turnwal_journal::event::Event;
 use turnwal_journal::record;
 use turnwal_journal::segment::{SegmentHeader, segment_name};
 
-/// A counting wrapper around the system allocator (as in `benches/compare/alloc.rs`): while
-/// on, `CURRENT` is the net heap growth since `start` and `PEAK` its maximum.
-#[allow(
-    unsafe_code,
-    reason = "a global allocator implements the unsafe GlobalAlloc trait"
-)]
-mod alloc_count {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
-
-    struct Counting;
-
-    #[global_allocator]
-    static GLOBAL: Counting = Counting;
-
-    static ON: AtomicBool = AtomicBool::new(false);
-    static CURRENT: AtomicIsize = AtomicIsize::new(0);
-    static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-    fn count(delta: isize) {
-        if ON.load(Relaxed) {
-            let now = CURRENT.fetch_add(delta, Relaxed) + delta;
-            PEAK.fetch_max(now, Relaxed);
-        }
-    }
-
-    // SAFETY (all methods): every call is forwarded unchanged to `System`, which upholds the
-    // GlobalAlloc contract; the wrapper only counts sizes and never touches the memory.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded with the caller's guarantees.
-            let p = unsafe { System.alloc(layout) };
-            if !p.is_null() {
-                count(layout.size() as isize);
-            }
-            p
-        }
-
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            // SAFETY: as `alloc`.
-            let p = unsafe { System.alloc_zeroed(layout) };
-            if !p.is_null() {
-                count(layout.size() as isize);
-            }
-            p
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: `ptr` came from this allocator (hence from System) with `layout`.
-            unsafe { System.dealloc(ptr, layout) };
-            count(-(layout.size() as isize));
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            // SAFETY: forwarded with the caller's guarantees.
-            let p = unsafe { System.realloc(ptr, layout, new_size) };
-            if !p.is_null() {
-                count(new_size as isize - layout.size() as isize);
-            }
-            p
-        }
-    }
-
-    pub fn start() {
-        CURRENT.store(0, Relaxed);
-        PEAK.store(0, Relaxed);
-        ON.store(true, Relaxed);
-    }
-
-    pub fn stop() -> u64 {
-        ON.store(false, Relaxed);
-        PEAK.load(Relaxed).max(0) as u64
-    }
-}
+#[path = "common/count_alloc.rs"]
+mod alloc_count;
 
 /// What one payload decode may allocate, whatever the payload's size: a string or list length
 /// claimed inside a checksum-valid frame is bounded by the codec's limit, the format's 64 MiB

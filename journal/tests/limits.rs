@@ -17,86 +17,14 @@
     clippy::panic,
     reason = "tests: a failure must fail loudly"
 )]
-#![expect(
-    unsafe_code,
-    reason = "a counting global allocator implements the unsafe GlobalAlloc trait over System"
-)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "../../tests/common/count_alloc.rs"]
+mod count_alloc;
+
+use count_alloc::peak_of;
 
 use turnwal_journal::event::{Event, Kind};
 use turnwal_journal::record::{self, FrameError, PAYLOAD_BYTES_MAX, RECORD_HEADER_BYTES};
-
-struct Counting;
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-    static CURRENT: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(delta: isize) {
-    // `try_with`: never panic inside the allocator, even while the thread is torn down.
-    if ON.try_with(Cell::get).unwrap_or(false)
-        && let Ok(now) = CURRENT.try_with(|c| {
-            c.set(c.get() + delta);
-            c.get()
-        })
-    {
-        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
-    }
-}
-
-// SAFETY (all methods): every call is forwarded unchanged to `System`, which upholds the
-// GlobalAlloc contract; the wrapper only counts sizes and never touches the memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was returned by this allocator (hence by System) with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        count(-(layout.size() as isize));
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees about `ptr`, `layout`, `new_size`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            count(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
-/// Runs `f`; returns its result and the peak net heap growth of this thread during it.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    CURRENT.with(|c| c.set(0));
-    PEAK.with(|p| p.set(0));
-    ON.with(|o| o.set(true));
-    let out = f();
-    ON.with(|o| o.set(false));
-    (out, PEAK.with(Cell::get).max(0) as u64)
-}
 
 const MIB: u64 = 1 << 20;
 
