@@ -307,6 +307,12 @@ impl Tally {
     }
 }
 
+/// Whether one more failure may be kept (at most 12 a run: each holds 64 MiB images).
+pub(crate) fn may_keep() -> bool {
+    static KEPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    KEPT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 12
+}
+
 /// Keeps what replays a failing cycle: the image the check read, the report, the console.
 fn keep_kill_failure(
     scratch: &Path,
@@ -317,6 +323,9 @@ fn keep_kill_failure(
     cycle: u64,
     report: Option<&Report>,
 ) {
+    if !may_keep() {
+        return;
+    }
     let dir = root().join("target/vm/failures").join(name);
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::copy(scratch.join("pre.img"), dir.join("disk.img"));
@@ -341,6 +350,7 @@ fn keep_kill_failure(
 }
 
 fn campaign(env: &Env, cycles: u64, states_wanted: u64, seed: u64) -> Tally {
+    let campaign_start = Instant::now();
     let scratch = Scratch::new();
     let s = &scratch.0;
     let failures = root().join("target/vm/failures");
@@ -504,7 +514,8 @@ fn campaign(env: &Env, cycles: u64, states_wanted: u64, seed: u64) -> Tally {
         }
         let violation = |tally: &mut Tally, chain: &Chain, why: String, r: Option<&Report>| {
             let name = format!("kill-{seed:016x}-c{cycle}");
-            let v = format!("{name}: {what}: {why}");
+            let secs = campaign_start.elapsed().as_secs_f64();
+            let v = format!("{name} ({secs:.0} s into the run): {what}: {why}");
             eprintln!("vm-powercut VIOLATION: {v}");
             keep_kill_failure(s, &name, chain, &v, seed, cycle, r);
             tally.violations.push(v);
@@ -654,6 +665,7 @@ fn campaign(env: &Env, cycles: u64, states_wanted: u64, seed: u64) -> Tally {
                         windows: windows as usize,
                         seed: rng.next(),
                         cycle,
+                        campaign_start,
                     })
                     .unwrap();
             }

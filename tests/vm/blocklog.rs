@@ -15,7 +15,7 @@
 //! including flush `k` (they were durable), then a random choice among the writes logged after
 //! flush `k` and before the next one (acknowledged by the disk but not yet flushed: each may be
 //! lost or kept, in any order, and each kept one torn — only some of its 512-byte sectors
-//! written). Writes after flush `k + 1` need not be considered with flush `k`: a state holding
+//! written; ext4's superblock, two sectors under one checksum, is kept whole or not at all). Writes after flush `k + 1` need not be considered with flush `k`: a state holding
 //! one of them is a later state with its own flush.
 
 use std::fs::File;
@@ -30,6 +30,8 @@ const FLUSH: u64 = 1;
 const FUA: u64 = 2;
 const DISCARD: u64 = 4;
 const MARK: u64 = 8;
+/// Where ext4's primary superblock lives on the disk.
+const SUPERBLOCK: std::ops::Range<u64> = 1024..2048;
 
 /// One logged request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,17 +163,31 @@ impl State {
             .collect();
         let n = writes.len() as u64;
         let torn = |i: usize, rng: &mut Rng| -> Option<Vec<u64>> {
-            let sectors = log.entries[i].bytes / 512;
+            let e = &log.entries[i];
+            let sectors = e.bytes / 512;
             if sectors <= 1 {
                 return None;
             }
             // Either a prefix (in-order transfer) or any subset of the sectors.
-            if rng.below(2) == 0 {
-                let keep = rng.below(sectors);
-                Some((0..keep).collect())
+            let mut kept: Vec<u64> = if rng.below(2) == 0 {
+                (0..rng.below(sectors)).collect()
             } else {
-                Some((0..sectors).filter(|_| rng.below(2) == 0).collect())
+                (0..sectors).filter(|_| rng.below(2) == 0).collect()
+            };
+            // ext4's superblock (disk bytes 1024..2048, two sectors) persists whole or not at
+            // all: its checksum covers both halves, a torn one leaves a file system no tool
+            // opens (e2fsck stops at the checksum), and a disk with 4 KiB physical sectors
+            // writes it atomically. The one place this model is kinder than any-512-bytes.
+            let sb = SUPERBLOCK.start.saturating_sub(e.disk_offset) / 512;
+            if e.disk_offset <= SUPERBLOCK.start && e.disk_offset + e.bytes >= SUPERBLOCK.end {
+                let whole = kept.contains(&sb);
+                kept.retain(|&s| s != sb && s != sb + 1);
+                if whole {
+                    kept.extend([sb, sb + 1]);
+                    kept.sort_unstable();
+                }
             }
+            Some(kept)
         };
         let (how, picks) = match rng.below(4) {
             0 => {

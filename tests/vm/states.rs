@@ -36,6 +36,8 @@ pub struct Job {
     pub windows: usize,
     pub seed: u64,
     pub cycle: u64,
+    /// When the campaign started (violations say how far into it they were found).
+    pub campaign_start: Instant,
 }
 
 /// What replaying a job found.
@@ -138,7 +140,17 @@ pub fn read_state(
             String::from_utf8_lossy(&dump.stderr).trim()
         ));
     };
-    Ok((report, repaired.then(|| check::preview(&text))))
+    let what = || {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut fixed: Vec<String> = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            if l.ends_with("? yes") && i > 0 {
+                fixed.push(format!("{} {l}", lines[i - 1].trim()));
+            }
+        }
+        fixed.join(" / ")
+    };
+    Ok((report, repaired.then(what)))
 }
 
 /// Replays every state of `job`; failing states are kept under `failures`.
@@ -205,7 +217,9 @@ fn run_inner(env: &Env, job: &Job, failures: &Path, out: &mut Outcome) -> Result
             Err(why) => {
                 let name = format!("state-{:016x}-{}-{n}", job.seed, job.name);
                 let why = format!(
-                    "{name}: flush {} of {}, {} ({} writes picked), floor {floor}: {why}",
+                    "{name} ({:.0} s into the run): flush {} of {}, {} ({} writes picked), floor \
+                     {floor}: {why}",
+                    job.campaign_start.elapsed().as_secs_f64(),
                     state.k,
                     log.flushes.len(),
                     state.how,
@@ -213,10 +227,16 @@ fn run_inner(env: &Env, job: &Job, failures: &Path, out: &mut Outcome) -> Result
                 );
                 eprintln!("vm-powercut VIOLATION: {why}");
                 let kept = failures.join(&name);
-                keep_failure(job, state, floor, &why, &kept);
-                // The state as the power cut left it, before e2fsck touched it.
-                let _ =
-                    blocklog::build_state(&log_file, &log, &cursor, state, &kept.join("state.img"));
+                if keep_failure(job, state, floor, &why, &kept) {
+                    // The state as the power cut left it, before e2fsck touched it.
+                    let _ = blocklog::build_state(
+                        &log_file,
+                        &log,
+                        &cursor,
+                        state,
+                        &kept.join("state.img"),
+                    );
+                }
                 out.violations.push(why);
             }
         }
@@ -237,7 +257,10 @@ fn note(out: &mut Outcome, c: Checked) {
 }
 
 /// Keeps what replays a failing state: the base image, the log, the state spec and the floor.
-fn keep_failure(job: &Job, state: &State, floor: u64, why: &str, dir: &Path) {
+fn keep_failure(job: &Job, state: &State, floor: u64, why: &str, dir: &Path) -> bool {
+    if !crate::may_keep() {
+        return false;
+    }
     let _ = std::fs::create_dir_all(dir);
     for f in ["base.img", "log.bin"] {
         let _ = std::fs::copy(job.dir.join(f), dir.join(f));
@@ -259,7 +282,7 @@ fn keep_failure(job: &Job, state: &State, floor: u64, why: &str, dir: &Path) {
         "acks": job.acks,
         "state": { "k": state.k, "how": state.how, "picks": picks },
     });
-    let _ = std::fs::write(dir.join("failure.json"), format!("{spec:#}\n"));
+    std::fs::write(dir.join("failure.json"), format!("{spec:#}\n")).is_ok()
 }
 
 /// Replays a kept state (`tests/vm/replay.sh`): rebuilds it from `base.img` + `log.bin`, checks
