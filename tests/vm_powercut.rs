@@ -28,8 +28,9 @@
 //! acknowledgements, `failure.json`) and `tests/vm/replay.sh <dir>` replays it.
 //!
 //! The packages it needs are installed by `tests/vm/build.sh` (run first); if that cannot be
-//! done the test fails saying so. Runs of it on one machine take turns (a lock under
-//! `target/vm`); QEMU is killed when a run fails or ends.
+//! done the test fails saying so. Builds take turns (a lock under `target/vm`) and each run boots
+//! its own copy of what was built, so runs may overlap; QEMU is killed when a run fails or ends
+//! (and a guest whose host vanished powers itself off after 20 minutes).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -123,22 +124,30 @@ impl Drop for Scratch {
     }
 }
 
-/// Runs of this tier take turns: a second one waits for the first (QEMU and the replay
-/// worker already fill the machine's two cores).
-fn take_turn() -> File {
+/// The build (or a failure that says what is missing), copied into the run's scratch directory:
+/// builds take turns (a lock under `target/vm`), and a later build, by another run or by CI,
+/// never changes what this run boots. Runs may then overlap; they only share the CPU.
+fn env(scratch: &Path) -> Env {
     let dir = root().join("target/vm");
     std::fs::create_dir_all(&dir).unwrap();
-    let f = File::create(dir.join("lock")).unwrap();
-    if f.try_lock().is_err() {
-        eprintln!("vm-powercut: another run holds target/vm/lock; waiting for it");
-        f.lock().unwrap();
+    let lock = File::create(dir.join("lock")).unwrap();
+    if lock.try_lock().is_err() {
+        eprintln!("vm-powercut: another run is building (target/vm/lock); waiting for it");
+        lock.lock().unwrap();
     }
-    f
-}
-
-/// The build, or a failure that says what is missing.
-fn env() -> Env {
-    Env::build(&root()).unwrap_or_else(|e| panic!("vm-powercut cannot run: {e}"))
+    let built = Env::build(&root()).unwrap_or_else(|e| panic!("vm-powercut cannot run: {e}"));
+    let own = |p: &Path, name: &str| {
+        let to = scratch.join(name);
+        std::fs::copy(p, &to).unwrap_or_else(|e| panic!("copying {}: {e}", p.display()));
+        to
+    };
+    Env {
+        kernel: own(&built.kernel, "vmlinuz"),
+        initrd: own(&built.initrd, "initrd.gz"),
+        base_img: own(&built.base_img, "base.img"),
+        turnwal: own(&built.turnwal, "turnwal"),
+        ..built
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,10 +358,8 @@ fn keep_kill_failure(
     let _ = std::fs::write(dir.join("failure.json"), format!("{spec:#}\n"));
 }
 
-fn campaign(env: &Env, cycles: u64, states_wanted: u64, seed: u64) -> Tally {
+fn campaign(env: &Env, s: &Path, cycles: u64, states_wanted: u64, seed: u64) -> Tally {
     let campaign_start = Instant::now();
-    let scratch = Scratch::new();
-    let s = &scratch.0;
     let failures = root().join("target/vm/failures");
     let mut rng = Rng(seed);
     let mut tally = Tally::default();
@@ -684,9 +691,9 @@ fn qemu_disk_bytes(env: &Env) -> u64 {
 
 #[test]
 fn vm_powercut() {
-    let _turn = take_turn();
     let started = Instant::now();
-    let env = env();
+    let scratch = Scratch::new();
+    let env = env(&scratch.0);
     let built = started.elapsed();
     let cycles = knob(CYCLES_ENV, 5);
     let states_wanted = knob(STATES_ENV, 300);
@@ -709,7 +716,7 @@ fn vm_powercut() {
          cycles, at least {states_wanted} replayed states; build {:.1} s",
         built.as_secs_f64()
     );
-    let t = campaign(&env, cycles, states_wanted, seed);
+    let t = campaign(&env, &scratch.0, cycles, states_wanted, seed);
     let r = &t.replay;
     let violations = t.violations.len() + r.violations.len();
     let notes: Vec<String> = t.notes.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -761,11 +768,11 @@ fn replay_saved_failure() {
     let spec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("failure.json")).unwrap()).unwrap();
     println!("vm-powercut replay of {}: {}", dir.display(), spec["why"]);
-    let _turn = take_turn();
-    let env = env();
+    let scratch = Scratch::new();
+    let env = env(&scratch.0);
     let verdict = match spec["kind"].as_str() {
         Some("state") => states::replay(&env, &dir, &spec),
-        Some("kill") => replay_kill(&env, &dir, &spec),
+        Some("kill") => replay_kill(&env, &scratch.0, &dir, &spec),
         other => panic!("failure.json: unknown kind {other:?}"),
     };
     match verdict {
@@ -775,9 +782,12 @@ fn replay_saved_failure() {
 }
 
 /// Boots the kept image once more, reporting on the chain only, and checks the report.
-fn replay_kill(env: &Env, dir: &Path, spec: &serde_json::Value) -> Result<String, String> {
-    let scratch = Scratch::new();
-    let s = &scratch.0;
+fn replay_kill(
+    env: &Env,
+    s: &Path,
+    dir: &Path,
+    spec: &serde_json::Value,
+) -> Result<String, String> {
     std::fs::copy(dir.join("disk.img"), s.join("disk.img")).map_err(|e| e.to_string())?;
     let chain = spec["chain"].as_u64().ok_or("chain")?;
     let plan = plan_from_json(&spec["plan"]).ok_or("plan")?;

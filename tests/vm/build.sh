@@ -109,8 +109,8 @@ if [ ! -f "$INITRD" ]; then
 	(cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1 > "$INITRD.tmp")
 	mv "$INITRD.tmp" "$INITRD"
 	rm -rf "$STAGE"
-	# Older keys are stale.
-	find "$OUT" -maxdepth 1 -name 'initrd-*.gz' ! -name "initrd-$KEY.gz" -delete
+	# Older keys are stale once nobody can be using them (a run copies what it boots).
+	find "$OUT" -maxdepth 1 -name 'initrd-*.gz' ! -name "initrd-$KEY.gz" -mmin +1440 -delete
 fi
 
 # --- the empty disk -------------------------------------------------------------------------

@@ -37,6 +37,13 @@ for a in $(cat /proc/cmdline); do
 	esac
 done
 
+# A guest whose host died (its test killed without unwinding) powers itself off.
+(
+	sleep 1200
+	echo "TWL watchdog" > /dev/ttyS1
+	poweroff -f
+) &
+
 for m in $(cat /lib/modules/load); do insmod "/lib/modules/$m.ko" || say insmod-failed "$m"; done
 say boot "$TWL_nonce"
 i=0
