@@ -55,6 +55,24 @@ pub struct Outcome {
     pub secs: f64,
 }
 
+impl Outcome {
+    /// Adds another job's counts.
+    pub fn merge(&mut self, o: Outcome) {
+        self.states += o.states;
+        self.flush_states += o.flush_states;
+        self.window_states += o.window_states;
+        self.torn_tails += o.torn_tails;
+        self.behind_snapshot += o.behind_snapshot;
+        self.no_journal += o.no_journal;
+        self.fsck_repaired += o.fsck_repaired;
+        if self.fsck_example.is_none() {
+            self.fsck_example = o.fsck_example;
+        }
+        self.secs += o.secs;
+        self.violations.extend(o.violations);
+    }
+}
+
 /// The states of `log`: every flush point, then `windows` random ones, in flush order.
 pub fn plan_states(log: &Log, windows: usize, rng: &mut Rng) -> Vec<State> {
     let flushes = log.flushes.len();
