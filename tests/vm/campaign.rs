@@ -8,14 +8,14 @@
 //! `blklogwrites`; its log and the image it started from go to the replay worker, which runs
 //! beside the loop (QEMU takes one core, the worker the other).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::check::{self, Expected, Report};
-use crate::feeder::{Plan, Rng};
+use crate::feeder::{Body, Plan, Rng};
 use crate::killloop::{self, Chain, FIRST_LINE_LIMIT, Heard, Kill, SILENCE_LIMIT, millis};
 use crate::qemu::{Boot, Env, Vm};
 use crate::{blocklog, states};
@@ -174,12 +174,14 @@ impl Campaign<'_> {
         let kill = if record {
             Kill::Idle(millis(rng, 0, 300))
         } else {
+            let bigs = self.chains[&current].plan.big_one_in > 0;
             match rng.below(10) {
                 0 => Kill::Early(millis(rng, 0, 1500)),
-                1..=4 => {
+                1..=3 => {
                     let most = if sync == "always" { lines } else { 8 };
                     Kill::Acks(rng.range(1, most), millis(rng, 0, 20))
                 }
+                4..=5 if bigs => Kill::BeforeBig(millis(rng, 0, 40)),
                 _ => Kill::Delay(millis(rng, 0, 2500)),
             }
         };
@@ -235,7 +237,18 @@ impl Campaign<'_> {
             };
         }
         boot.params = params;
-        killloop::boot_and_cut(self.env, &boot, p.kill, &mut self.rng)
+        let mut big_next = HashSet::new();
+        if let Kill::BeforeBig(_) = p.kill {
+            // From the floor on: the writer starts at most a batch past it.
+            let c = self.chains.get_mut(&self.current).unwrap();
+            let from = c.floor.max(1);
+            for seq in from..from + p.lines + 2000 {
+                if (seq + 1..=seq + 4).any(|s| matches!(c.exp.at(s).body, Body::Big { .. })) {
+                    big_next.insert(seq);
+                }
+            }
+        }
+        killloop::boot_and_cut(self.env, &boot, p.kill, &big_next, &mut self.rng)
     }
 
     /// Records a violation of cycle `p` on `chain` and keeps what replays it.

@@ -6,6 +6,7 @@
 //! acknowledgement line read, before the cut or drained after it, was printed after its fsync
 //! returned, so it counts.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::check::Expected;
@@ -37,6 +38,9 @@ pub enum Kill {
     Acks(u64, Duration),
     /// This long after the writer starts.
     Delay(Duration),
+    /// This long after the first acknowledgement of a seq followed by a large event: while
+    /// that event is parsed, written and synced, so that the cut tears it.
+    BeforeBig(Duration),
     /// This long after the writer is done (recorded boots: the whole run is in the log).
     Idle(Duration),
 }
@@ -62,7 +66,14 @@ pub fn millis(rng: &mut Rng, lo: u64, hi: u64) -> Duration {
 }
 
 /// Boots, listens, and cuts the power as `kill` says (at once if the guest is idle earlier).
-pub fn boot_and_cut(env: &Env, boot: &Boot, kill: Kill, rng: &mut Rng) -> Heard {
+/// `big_next`: the seqs whose next few lines hold a large event.
+pub fn boot_and_cut(
+    env: &Env,
+    boot: &Boot,
+    kill: Kill,
+    big_next: &HashSet<u64>,
+    rng: &mut Rng,
+) -> Heard {
     let vm = match Vm::start(env, boot) {
         Ok(vm) => vm,
         Err(e) => panic!("vm-powercut: {e}"),
@@ -119,10 +130,16 @@ pub fn boot_and_cut(env: &Env, boot: &Boot, kill: Kill, rng: &mut Rng) -> Heard 
                     {
                         Some(n) => {
                             heard.acks.push((n, l.log_len));
-                            if let Kill::Acks(want, d) = kill
-                                && heard.acks.len() as u64 == want
-                            {
-                                kill_at = Some(now + d);
+                            match kill {
+                                Kill::Acks(want, d) if heard.acks.len() as u64 == want => {
+                                    kill_at = Some(now + d);
+                                }
+                                Kill::BeforeBig(d)
+                                    if kill_at.is_none() && big_next.contains(&n) =>
+                                {
+                                    kill_at = Some(now + d);
+                                }
+                                _ => {}
                             }
                         }
                         None => heard.odd.push(l.text.clone()),
