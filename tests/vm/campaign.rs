@@ -182,7 +182,8 @@ impl Campaign<'_> {
                     Kill::Acks(rng.range(1, most), millis(rng, 0, 20))
                 }
                 4..=5 if bigs => Kill::BeforeBig(millis(rng, 0, 40)),
-                _ => Kill::Delay(millis(rng, 0, 2500)),
+                // A writer takes about 2 ms a line here: cut it while it runs, mostly.
+                _ => Kill::Delay(millis(rng, 0, (200 + 2 * lines).min(2500))),
             }
         };
         CyclePlan {
