@@ -22,7 +22,7 @@ use crate::{blocklog, states};
 
 /// A chain (journal directory) is retired past this many bytes of events.
 const CHAIN_BYTES_MAX: u64 = 6 << 20;
-/// Replayed states a recording is expected to give (to spread the recordings).
+/// Replayed states a recording is expected to give before one has (to spread the recordings).
 const STATES_PER_RECORDING: u64 = 300;
 
 /// Counts of a campaign; violations fail it.
@@ -81,6 +81,8 @@ pub struct Campaign<'a> {
     cycles: u64,
     states_wanted: u64,
     planned_states: u64,
+    /// The cycle of the last recording (0: none yet).
+    last_record: u64,
     jobs: Sender<states::Job>,
 }
 
@@ -103,6 +105,7 @@ impl Campaign<'_> {
             cycles,
             states_wanted,
             planned_states: 0,
+            last_record: 0,
             jobs,
         };
         for cycle in 1..=cycles + 1 {
@@ -150,16 +153,19 @@ impl Campaign<'_> {
         self.chains
             .retain(|id, c| *id == current || (Some(*id) == pending && !c.broken));
         let check = pending.filter(|id| self.chains.contains_key(id));
-        // Recordings from cycle 2 on, spread over the run until the states are planned.
-        let remaining = self.cycles.saturating_sub(cycle);
+        // Recordings from cycle 2 on, spread evenly over the cycles left: as many as the
+        // states still wanted need, at the states a recording gave so far.
         let deficit = self.states_wanted.saturating_sub(self.planned_states);
-        let first = 2.min(self.cycles);
-        let every = (self.cycles * STATES_PER_RECORDING / self.states_wanted.max(1)).max(1);
+        let per = match self.tally.recordings {
+            0 => STATES_PER_RECORDING,
+            n => (self.planned_states / n).max(1),
+        };
+        let needed = deficit.div_ceil(per);
+        let left = self.cycles.saturating_sub(cycle) + 1;
         let record = !last
             && deficit > 0
-            && cycle >= first
-            && ((cycle - first).is_multiple_of(every)
-                || remaining * STATES_PER_RECORDING < deficit);
+            && cycle >= 2.min(self.cycles)
+            && (cycle - self.last_record) * needed >= left;
         let sync = if rng.below(2) == 0 { "always" } else { "batch" };
         let compact = if record {
             [0, 5, 10][(self.tally.recordings % 3) as usize]
@@ -442,6 +448,7 @@ impl Campaign<'_> {
         };
         self.planned_states += flushes + 1 + windows;
         self.tally.recordings += 1;
+        self.last_record = p.cycle;
         let job = states::Job {
             name: format!("c{}", p.cycle),
             dir,
