@@ -12,9 +12,10 @@
 //!   `export --raw`, written to a second disk), then feed a writer (`always` or `batch`, some
 //!   with `--compact-records N`, events up to 1 MiB) whose acknowledgements stream to the
 //!   host on ttyS1. The host SIGKILLs QEMU at a random moment: during the boot and recovery,
-//!   after the n-th acknowledgement, after a random delay, or once the writer is done. The next
-//!   boot's report is checked (I2, I3, I4: `vm/check.rs`) against every acknowledgement read
-//!   before the kill. Why killing QEMU is a power cut: `vm/qemu.rs`.
+//!   after the n-th acknowledgement, while a large event is written, after a random delay, or
+//!   once the writer is done. The next boot's report is checked (I2, I3, I4: `vm/check.rs`)
+//!   against every acknowledgement read before the kill. Why killing QEMU is a power cut:
+//!   `vm/qemu.rs`.
 //! - **3b, block-log replay.** Some boots record every block write and flush of their disk
 //!   (QEMU's `blklogwrites`). Offline, every flush point, and random choices of the writes
 //!   between two flushes with torn 512-byte sectors, are rebuilt on copies of the image the boot
@@ -149,9 +150,6 @@ fn env(scratch: &Path) -> Env {
         ..built
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// The kill loop.
 
 /// Whether one more failure may be kept (at most 12 a run: each holds 64 MiB images).
 pub(crate) fn may_keep() -> bool {
