@@ -14,5 +14,5 @@ set -euo pipefail
 }
 dir=$(cd "$1" && pwd)
 cd "$(dirname "$0")/../.."
-TURNWAL_VM_REPLAY=$dir exec cargo test --release --test vm_powercut -- --ignored --nocapture \
-	--exact replay_saved_failure
+TURNWAL_VM_REPLAY=$dir exec cargo test --release --test vm_powercut -- --nocapture --exact \
+	vm_powercut
