@@ -1089,3 +1089,28 @@ fn an_event_over_the_record_limit_names_its_line_and_creates_nothing() {
     assert!(!dir.exists());
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
+
+/// Usage counts near u64::MAX (Anthropic's input total adds the cache counts) never overflow:
+/// the import saturates instead of panicking on hostile numbers.
+#[test]
+fn regression_huge_usage_counts_do_not_overflow() {
+    let max = u64::MAX;
+    let doc = json!({
+        "model": "claude-x",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "id": "msg_1", "content": [{"type": "text", "text": "hello"}],
+             "usage": {"input_tokens": max, "cache_read_input_tokens": max,
+                       "cache_creation_input_tokens": max, "output_tokens": max}}
+        ]
+    });
+    let imported = import::parse(Format::AnthropicMessages, &doc.to_string()).unwrap();
+    let usage: Vec<Value> = imported
+        .events
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.json).unwrap())
+        .filter(|v| v["kind"] == "usage")
+        .collect();
+    assert_eq!(usage.len(), 1, "{:?}", imported.events);
+    assert_eq!(usage[0]["body"]["input"]["total"], max);
+}

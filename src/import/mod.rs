@@ -924,31 +924,28 @@ pub(crate) fn unix_ts(v: Option<&Value>) -> Option<String> {
 
 /// Usage of an OpenAI chat completion (`prompt_tokens`, `completion_tokens`, details).
 pub(crate) fn chat_tokens(u: &Value) -> Option<Tokens> {
-    Some(Tokens {
-        input: u64_of(u, "prompt_tokens")?,
-        cache_read: u
-            .get("prompt_tokens_details")
-            .and_then(|d| u64_of(d, "cached_tokens")),
-        cache_write: None,
-        output: u64_of(u, "completion_tokens")?,
-        reasoning: u
-            .get("completion_tokens_details")
-            .and_then(|d| u64_of(d, "reasoning_tokens")),
-    })
+    openai_tokens(u, "prompt", "completion")
 }
 
 /// Usage of an OpenAI response (`input_tokens`, `output_tokens`, details).
 pub(crate) fn responses_tokens(u: &Value) -> Option<Tokens> {
+    openai_tokens(u, "input", "output")
+}
+
+/// OpenAI's usage shape, whose two APIs name the sides differently: `<input>_tokens`,
+/// `<input>_tokens_details.cached_tokens`, `<output>_tokens`,
+/// `<output>_tokens_details.reasoning_tokens`.
+fn openai_tokens(u: &Value, input: &str, output: &str) -> Option<Tokens> {
+    let details = |side: &str, key: &str| {
+        u.get(format!("{side}_tokens_details"))
+            .and_then(|d| u64_of(d, key))
+    };
     Some(Tokens {
-        input: u64_of(u, "input_tokens")?,
-        cache_read: u
-            .get("input_tokens_details")
-            .and_then(|d| u64_of(d, "cached_tokens")),
+        input: u64_of(u, &format!("{input}_tokens"))?,
+        cache_read: details(input, "cached_tokens"),
         cache_write: None,
-        output: u64_of(u, "output_tokens")?,
-        reasoning: u
-            .get("output_tokens_details")
-            .and_then(|d| u64_of(d, "reasoning_tokens")),
+        output: u64_of(u, &format!("{output}_tokens"))?,
+        reasoning: details(output, "reasoning_tokens"),
     })
 }
 
@@ -958,7 +955,10 @@ pub(crate) fn anthropic_tokens(u: &Value) -> Option<Tokens> {
     let read = u64_of(u, "cache_read_input_tokens");
     let write = u64_of(u, "cache_creation_input_tokens");
     Some(Tokens {
-        input: fresh + read.unwrap_or(0) + write.unwrap_or(0),
+        // Saturating: the counts come from the input, and bad input never panics.
+        input: fresh
+            .saturating_add(read.unwrap_or(0))
+            .saturating_add(write.unwrap_or(0)),
         cache_read: read,
         cache_write: write,
         output: u64_of(u, "output_tokens")?,
